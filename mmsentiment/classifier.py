@@ -30,7 +30,7 @@ class WarmupCosine:
 
     >>> sched = WarmupCosine(total_steps=100, warmup_steps=10)
     >>> [round(sched(s), 2) for s in (0, 5, 10, 55, 100)]
-    [0.1, 0.6, 1.0, 0.5, 0.0]
+    [0.09, 0.55, 1.0, 0.5, 0.0]
     """
 
     def __init__(self, total_steps: int, warmup_steps: int) -> None:
@@ -183,12 +183,10 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"validation_fraction must be in (0, 1) or None, got {vf!r}")
 
     def _validate_X(self, X, reset: bool) -> tuple[list[str], list]:
-        validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False,
-                      skip_check_array=True)
-        texts, images = extract_columns(X, self.text_column, self.image_column)
-        if not texts:
-            raise ValueError("X holds no rows (0 samples); at least one is required.")
-        return texts, images
+        # sklearn's own checks first (sparse, empty, complex input; column names and count
+        # against fit), then ours: two columns holding texts and images.
+        validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False)
+        return extract_columns(X, self.text_column, self.image_column)
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y) -> MultimodalSentimentClassifier:
@@ -206,18 +204,14 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         self
         """
         self._check_params()
-        texts, images = self._validate_X(X, reset=True)
-        y = np.asarray(y)
-        if y.ndim != 1:
-            raise ValueError(f"y must be one-dimensional, got shape {y.shape}.")
-        if len(y) != len(texts):
-            raise ValueError(f"X has {len(texts)} rows but y has {len(y)} labels.")
+        _, y = validate_data(self, X, y, dtype=None, ensure_all_finite=False)
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
         if len(encoder.classes_) < 2:
             raise ValueError(
-                f"y holds a single class ({encoder.classes_[0]!r}); a classifier needs two."
+                f"y holds only one class ({encoder.classes_[0]!r}); a classifier needs two."
             )
+        texts, images = extract_columns(X, self.text_column, self.image_column)
         self.classes_ = encoder.classes_
         y_int = encoder.transform(y).astype(np.int64)
         rng = check_random_state(self.random_state)
@@ -338,7 +332,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """The most probable class label of each post."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     @property
     def history_(self):

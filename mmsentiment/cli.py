@@ -29,8 +29,8 @@ def _demo(args: argparse.Namespace) -> int:
     clf.fit(X_train, y_train)
     pred = clf.predict(X_test)
     print(f"Held-out accuracy {accuracy_score(y_test, pred):.3f}, weighted F1 "
-          f"{f1_score(y_test, pred, average='weighted'):.3f}")
-    print(classification_report(y_test, pred, digits=3))
+          f"{f1_score(y_test, pred, average='weighted', zero_division=0):.3f}")
+    print(classification_report(y_test, pred, digits=3, zero_division=0))
     out = Path(args.output) if args.output else Path(tempfile.mkdtemp()) / "demo.joblib"
     out.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(clf, out)

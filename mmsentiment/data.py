@@ -43,9 +43,10 @@ def extract_columns(X, text_column: str, image_column: str) -> tuple[list[str], 
     else:
         arr = np.asarray(X, dtype=object)
         if arr.ndim != 2 or arr.shape[1] != 2:
+            n_features = arr.shape[1] if arr.ndim == 2 else "no"
             raise ValueError(
-                "X must be a DataFrame or a 2-column array/list of (text, image) rows; got an "
-                f"array of shape {arr.shape}."
+                f"X has {n_features} feature(s) (columns) but 2 are required: the text and the "
+                f"image of each post (a DataFrame or a 2-column array; got shape {arr.shape})."
             )
         texts, images = arr[:, 0].tolist(), arr[:, 1].tolist()
     _check_texts(texts)
@@ -56,7 +57,7 @@ def _check_texts(texts: list) -> None:
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
     if bad:
         shown = ", ".join(f"row {i}: {texts[i]!r}" for i in bad[:MAX_ERRORS_SHOWN])
-        raise TypeError(f"{len(bad)} text(s) are not strings ({shown}).")
+        raise ValueError(f"{len(bad)} text(s) are not strings ({shown}).")
 
 
 def load_image(image, prep: ImagePreprocessing) -> np.ndarray:
