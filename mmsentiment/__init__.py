@@ -8,6 +8,7 @@
 from .classifier import MultimodalSentimentClassifier
 from .datasets import load_demo, load_mvsa
 from .encoders import EncoderUnavailableError
+from .validation import ValidationReport, validate
 
 __version__ = "0.1.0"
 
@@ -16,5 +17,7 @@ __all__ = [
     "EncoderUnavailableError",
     "load_demo",
     "load_mvsa",
+    "validate",
+    "ValidationReport",
     "__version__",
 ]

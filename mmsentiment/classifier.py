@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,11 +18,18 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNetClassifier
-from skorch.callbacks import EarlyStopping, LRScheduler
+from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
 from skorch.helper import predefined_split
 from torch import nn
 
-from .data import Collate, PostDataset, extract_columns, load_images
+from .data import (
+    IMAGE_POLICIES,
+    Collate,
+    PostDataset,
+    extract_columns,
+    handle_image_failures,
+    load_images,
+)
 from .encoders import ImageEncoder, TextEncoder
 from .fusion import FUSIONS
 from .model import FINETUNE_MODES, MultimodalNet
@@ -99,6 +109,17 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         early; ``None`` trains on everything for ``max_epochs``.
     patience : int, default=2
         Epochs without a better validation loss before training stops.
+    modality_dropout : float, default=0.1
+        In training, the share of complete posts whose text is hidden and, separately, the
+        share whose image is hidden (at most 0.5), so that posts missing a modality at
+        prediction time are handled by a model that has seen such posts.
+    on_bad_image : {"raise", "blank"}, default="raise"
+        What to do with an image that cannot be read (missing, empty, corrupt or not an
+        image file, or a decompression bomb): raise a ``ValueError`` naming every such row,
+        or warn with the count and the first paths and treat those images as missing.
+    checkpoint_dir : str, Path or None, default=None
+        Where to save a checkpoint after every epoch. A later ``fit`` with the same
+        parameters and data resumes from it instead of starting over.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train and predict; ``"auto"`` takes a GPU when one is visible.
     random_state : int, RandomState or None, default=None
@@ -111,10 +132,16 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     image_column : str, default="image_path"
         Column of X holding image paths or PIL images (DataFrame input).
 
+    Missing values are first-class: a text that is None, NaN, empty or whitespace, and an
+    image that is None, NaN or ``""`` mark that modality as absent for the post.
+
     Attributes
     ----------
     classes_ : ndarray
         The class labels.
+    interrupted_ : bool
+        Whether the last fit was stopped by Ctrl-C (KeyboardInterrupt); the estimator then
+        holds the best weights seen so far and stays usable.
     net_ : skorch.NeuralNetClassifier
         The trained network; ``net_.history`` holds the per-epoch losses and scores.
     n_features_in_ : int
@@ -138,8 +165,10 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
                  image_encoder_lr: float = 1e-4, weight_decay: float = 0.01,
                  warmup: float = 0.1, class_weight=None,
                  validation_fraction: float | None = 0.1, patience: int = 2,
-                 device: str = "auto", random_state=None, verbose: int = 0,
-                 text_column: str = "text", image_column: str = "image_path") -> None:
+                 modality_dropout: float = 0.1, on_bad_image: str = "raise",
+                 checkpoint_dir=None, device: str = "auto", random_state=None,
+                 verbose: int = 0, text_column: str = "text",
+                 image_column: str = "image_path") -> None:
         self.text_encoder = text_encoder
         self.image_encoder = image_encoder
         self.fusion = fusion
@@ -154,6 +183,9 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.modality_dropout = modality_dropout
+        self.on_bad_image = on_bad_image
+        self.checkpoint_dir = checkpoint_dir
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -181,6 +213,12 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         vf = self.validation_fraction
         if vf is not None and not 0 < vf < 1:
             raise ValueError(f"validation_fraction must be in (0, 1) or None, got {vf!r}")
+        if not 0 <= self.modality_dropout <= 0.5:
+            raise ValueError(
+                f"modality_dropout must be in [0, 0.5], got {self.modality_dropout!r}")
+        if self.on_bad_image not in IMAGE_POLICIES:
+            raise ValueError(
+                f"on_bad_image must be one of {IMAGE_POLICIES}, got {self.on_bad_image!r}")
 
     def _validate_X(self, X, reset: bool) -> tuple[list[str], list]:
         # sklearn's own checks first (sparse, empty, complex input; column names and count
@@ -221,20 +259,76 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             module = self._build_module(len(self.classes_))
-            pixels = load_images(images, module.image_encoder.preprocessing)
-            dataset = PostDataset(y_int, texts=texts, pixels=pixels)
+            dataset = self._dataset(texts, images, module, y_int)
             if self.finetune == "frozen":
                 dataset = self._featurize(module, dataset, device)
             train_idx, valid_idx = self._split(y_int, seed)
-            self.net_ = self._build_net(module, dataset, train_idx, valid_idx, y_int, device)
-            self.net_.fit(dataset.subset(train_idx), y=None)
+            valid = dataset.subset(valid_idx) if len(valid_idx) else None
+            status = _TrainingStatus()
+            self.net_ = self._build_net(module, valid, len(train_idx), y_int, device, status)
+            train = dataset.subset(train_idx)
+            resumed = self._resume(texts, images, y)
+            if resumed:
+                self.net_.partial_fit(train, y=None, epochs=resumed)
+            else:
+                self.net_.fit(train, y=None)
+        self.interrupted_ = status.interrupted
+        if self.checkpoint_dir is not None and not status.interrupted:
+            stamp = Path(self.checkpoint_dir) / "fit.json"
+            stamp.write_text(json.dumps({**json.loads(stamp.read_text()), "finished": True}))
+        if status.interrupted:
+            warnings.warn(
+                f"Training was interrupted (KeyboardInterrupt) during epoch "
+                f"{len(self.net_.history)}; the estimator keeps the weights of the best epoch "
+                "so far and can predict. Set checkpoint_dir= to resume a fit later.",
+                UserWarning, stacklevel=2,
+            )
         return self
+
+    def _dataset(self, texts: list, images: list, module: MultimodalNet, y=None
+                 ) -> PostDataset:
+        pixels, present, failures = load_images(images, module.image_encoder.preprocessing)
+        handle_image_failures(failures, self.on_bad_image)
+        return PostDataset(y, texts=texts, pixels=pixels, image_present=present)
+
+    def _fingerprint(self, texts: list, images: list, y) -> str:
+        digest = hashlib.sha256()
+        params = {k: v for k, v in self.get_params().items() if k not in ("verbose", "device")}
+        digest.update(json.dumps(params, sort_keys=True, default=str).encode())
+        for row in zip(texts, images, y):
+            digest.update(repr(row).encode())
+        return digest.hexdigest()
+
+    def _resume(self, texts: list, images: list, y) -> int:
+        """Load the checkpoint of an unfinished identical fit; return the epochs left (0: none).
+
+        Writes ``fit.json`` (a fingerprint of the parameters and the data) into
+        ``checkpoint_dir``; a finished fit marks it, so that only unfinished ones resume.
+        """
+        if self.checkpoint_dir is None:
+            return 0
+        folder = Path(self.checkpoint_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = folder / "fit.json"
+        fingerprint = self._fingerprint(texts, images, y)
+        done = 0
+        if stamp.is_file() and (folder / "params.pt").is_file():
+            previous = json.loads(stamp.read_text())
+            if previous.get("fingerprint") == fingerprint and not previous.get("finished"):
+                self.net_.initialize()
+                self.net_.load_params(checkpoint=dict(self.net_.callbacks_)["checkpoint"])
+                done = len(self.net_.history)
+        stamp.write_text(json.dumps({"fingerprint": fingerprint}))
+        if done and self.verbose:
+            print(f"Resuming from {folder}: {done} of {self.max_epochs} epochs done.")
+        return max(0, self.max_epochs - done) if done else 0
 
     def _build_module(self, n_classes: int) -> MultimodalNet:
         text = TextEncoder(self.text_encoder)
         image = ImageEncoder(self.image_encoder)
         head = FUSIONS[self.fusion](text.dim, image.dim, n_classes)
-        return MultimodalNet(text, image, head, finetune=self.finetune)
+        return MultimodalNet(text, image, head, finetune=self.finetune,
+                             modality_dropout=self.modality_dropout)
 
     def _featurize(self, module: MultimodalNet, dataset: PostDataset, device: str
                    ) -> PostDataset:
@@ -248,10 +342,13 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             for X, _ in loader:
                 X = {k: v.to(device) for k, v in X.items()}
                 pixels = X.pop("pixels")
+                del X["text_present"], X["image_present"]
                 text_parts.append(module.encode_text(**X).float().cpu())
                 image_parts.append(module.encode_image(pixels).float().cpu())
         return PostDataset(dataset.y, text_features=torch.cat(text_parts),
-                           image_features=torch.cat(image_parts))
+                           image_features=torch.cat(image_parts),
+                           text_present=dataset.text_present,
+                           image_present=dataset.image_present)
 
     def _split(self, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
         index = np.arange(len(y))
@@ -270,14 +367,24 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
                                                 random_state=seed)
         return np.sort(train_idx), np.sort(valid_idx)
 
-    def _build_net(self, module: MultimodalNet, dataset: PostDataset, train_idx, valid_idx,
-                   y: np.ndarray, device: str) -> NeuralNetClassifier:
-        steps = self.max_epochs * math.ceil(len(train_idx) / self.batch_size)
+    def _build_net(self, module: MultimodalNet, valid: PostDataset | None, n_train: int,
+                   y: np.ndarray | None, device: str, status: Callback | None = None
+                   ) -> NeuralNetClassifier:
+        steps = self.max_epochs * math.ceil(n_train / self.batch_size)
         callbacks = [("lr_schedule", LRScheduler(
             policy=torch.optim.lr_scheduler.LambdaLR, step_every="batch",
             lr_lambda=WarmupCosine(steps, int(self.warmup * steps))))]
-        if len(valid_idx):
-            train_split = predefined_split(dataset.subset(valid_idx))
+        # Order matters: EarlyStopping ends training by raising in on_epoch_end, so the
+        # status and checkpoint callbacks must see the epoch's end before it does.
+        if status is not None:
+            callbacks.append(("status", status))
+        if self.checkpoint_dir is not None:
+            callbacks.append(("checkpoint", Checkpoint(
+                monitor=None, dirname=str(self.checkpoint_dir), f_params="params.pt",
+                f_optimizer="optimizer.pt", f_criterion="criterion.pt",
+                f_history="history.json", load_best=False)))
+        if valid is not None:
+            train_split = predefined_split(valid)
             callbacks.append(("early_stopping", EarlyStopping(
                 monitor="valid_loss", patience=self.patience, load_best=True)))
         else:
@@ -306,8 +413,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             verbose=self.verbose,
         )
 
-    def _class_weights(self, y: np.ndarray) -> torch.Tensor | None:
-        if self.class_weight is None:
+    def _class_weights(self, y: np.ndarray | None) -> torch.Tensor | None:
+        if self.class_weight is None or y is None:
             return None
         classes = np.arange(len(self.classes_))
         if self.class_weight == "balanced":
@@ -324,10 +431,9 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         """Class probabilities, one row per post, columns ordered as ``classes_``."""
         check_is_fitted(self, "net_")
         texts, images = self._validate_X(X, reset=False)
-        module = self.net_.module_
-        pixels = load_images(images, module.image_encoder.preprocessing)
+        dataset = self._dataset(texts, images, self.net_.module_)
         with torch.inference_mode():
-            proba = self.net_.predict_proba(PostDataset(texts=texts, pixels=pixels))
+            proba = self.net_.predict_proba(dataset)
         return np.asarray(proba, dtype=np.float64)
 
     def predict(self, X) -> np.ndarray:
@@ -335,8 +441,63 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
+    # ------------------------------------------------------------------ persistence
+    def save(self, path, self_contained: bool = False) -> Path:
+        """Save the fitted model as one safetensors file (weights + JSON config).
+
+        Loading such a file runs no code, unlike a pickle. Encoders that were not fine-tuned
+        are stored by name and reloaded from their pretrained weights, which keeps files small;
+        ``self_contained=True`` stores a copy of them too.
+
+        Parameters
+        ----------
+        path : str or Path
+            Where to write, conventionally ending in ``.safetensors``.
+        self_contained : bool, default=False
+            Store frozen encoders' weights as well.
+
+        Returns
+        -------
+        Path
+            The file written.
+        """
+        from .persistence import save_model
+
+        return save_model(self, path, self_contained=self_contained)
+
+    @classmethod
+    def load(cls, path, device: str | None = None) -> MultimodalSentimentClassifier:
+        """Load a model written by :meth:`save`.
+
+        A model saved on a GPU loads on a CPU-only machine. A file of an incompatible format
+        version raises a ``ValueError`` that says which version wrote it.
+
+        Parameters
+        ----------
+        path : str or Path
+            The file.
+        device : str, optional
+            Overrides the saved ``device`` parameter (e.g. ``"cpu"``).
+        """
+        from .persistence import load_model
+
+        return load_model(path, device=device)
+
     @property
     def history_(self):
         """Per-epoch training record (skorch ``History``): losses, accuracy, durations."""
         check_is_fitted(self, "net_")
         return self.net_.history
+
+
+class _TrainingStatus(Callback):
+    """Notes whether training ended inside an epoch, i.e. was interrupted by Ctrl-C."""
+
+    def __init__(self) -> None:
+        self.interrupted = False
+
+    def on_epoch_begin(self, net, **kwargs) -> None:
+        self.interrupted = True
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        self.interrupted = False

@@ -4,11 +4,16 @@ The data path of a fit is ``X -> (texts, images) -> decoded uint8 crops -> PostD
 batches``. Every image is decoded, oriented, converted to RGB, resized and centre-cropped once
 per fit (in parallel threads); batches are tokenized with padding to the longest text of the
 batch, never to a fixed length.
+
+Missing values are first-class: a text that is None, NaN or blank and an image that is None,
+NaN or ``""`` mark that modality as absent for the row (see ``docs/guide.md``).
 """
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,16 +26,37 @@ from .encoders.image import ImagePreprocessing
 from .encoders.text import tokenize
 
 MAX_ERRORS_SHOWN = 5
+IMAGE_POLICIES = ("raise", "blank")
 
 
-def extract_columns(X, text_column: str, image_column: str) -> tuple[list[str], list]:
-    """Split ``X`` into a list of texts and a list of images (paths or PIL images).
+def is_missing(value) -> bool:
+    """True for None, NaN and pandas' missing markers.
+
+    >>> is_missing(None), is_missing(float("nan")), is_missing(pd.NA), is_missing("x")
+    (True, True, True, False)
+    """
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _rows(items: list[tuple[int, object]]) -> str:
+    return ", ".join(f"row {i}: {v!r}" for i, v in items[:MAX_ERRORS_SHOWN])
+
+
+def extract_columns(X, text_column: str, image_column: str) -> tuple[list, list]:
+    """Split ``X`` into texts and images, with ``None`` where a modality is missing.
 
     ``X`` is a DataFrame holding ``text_column`` and ``image_column``, or a 2-column
-    array/list whose first column is the text and second the image.
+    array/list whose first column is the text and second the image. Texts that are None,
+    NaN, empty or whitespace become ``None``; so do images that are None, NaN or ``""``.
 
-    >>> extract_columns([["so happy", "a.jpg"]], "text", "image_path")
-    (['so happy'], ['a.jpg'])
+    Raises:
+        ValueError: for missing columns, a wrong column count, texts that are neither strings
+            nor missing, or images that are neither paths, PIL images nor missing.
+
+    >>> extract_columns([["so happy", "a.jpg"], ["  ", None]], "text", "image_path")
+    (['so happy', None], ['a.jpg', None])
     """
     if isinstance(X, pd.DataFrame):
         missing = [c for c in (text_column, image_column) if c not in X.columns]
@@ -49,42 +75,62 @@ def extract_columns(X, text_column: str, image_column: str) -> tuple[list[str], 
                 f"image of each post (a DataFrame or a 2-column array; got shape {arr.shape})."
             )
         texts, images = arr[:, 0].tolist(), arr[:, 1].tolist()
-    _check_texts(texts)
-    return texts, images
+    return _clean_texts(texts), _clean_images(images)
 
 
-def _check_texts(texts: list) -> None:
-    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+def _clean_texts(texts: list) -> list:
+    bad = [(i, t) for i, t in enumerate(texts) if not (isinstance(t, str) or is_missing(t))]
     if bad:
-        shown = ", ".join(f"row {i}: {texts[i]!r}" for i in bad[:MAX_ERRORS_SHOWN])
-        raise ValueError(f"{len(bad)} text(s) are not strings ({shown}).")
+        raise ValueError(
+            f"{len(bad)} text(s) are neither strings nor missing values ({_rows(bad)}); "
+            "convert the column to str, or use None/NaN for a missing text."
+        )
+    return [None if is_missing(t) or not t.strip() else t for t in texts]
+
+
+def _clean_images(images: list) -> list:
+    ok = (str, os.PathLike, Image.Image)
+    bad = [(i, v) for i, v in enumerate(images) if not (isinstance(v, ok) or is_missing(v))]
+    if bad:
+        raise ValueError(
+            f"{len(bad)} image(s) are neither paths, PIL images nor missing values "
+            f"({_rows(bad)})."
+        )
+    return [None if is_missing(v) or (isinstance(v, str) and not v.strip()) else v
+            for v in images]
 
 
 def load_image(image, prep: ImagePreprocessing) -> np.ndarray:
     """Decode one image into a ``(3, size, size)`` uint8 array ready for the encoder.
 
-    Accepts a path or a PIL image. EXIF orientation is applied, every mode (grayscale, palette,
-    RGBA, CMYK, 16-bit) becomes RGB, the shorter side is resized to ``prep.resize_to`` and the
-    centre ``prep.size`` square is kept.
+    Accepts a path or a PIL image. EXIF orientation is applied; grayscale, palette, RGBA
+    (composited on white), CMYK and 16-bit images become RGB; of an animated image the first
+    frame is used. The shorter side is resized to ``prep.resize_to`` and the centre
+    ``prep.size`` square is kept.
+
+    Raises:
+        OSError, ValueError: when the file is missing, empty, truncated or not an image, or
+            has more pixels than ``PIL.Image.MAX_IMAGE_PIXELS`` (a decompression bomb).
     """
     if isinstance(image, Image.Image):
         img = image
-        img.load()
     else:
         img = Image.open(os.fspath(image))
+        if img.width * img.height > (Image.MAX_IMAGE_PIXELS or math.inf):
+            raise ValueError(
+                f"{img.width}x{img.height} pixels is above the decompression-bomb limit "
+                f"PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS}"
+            )
         # JPEG draft mode decodes at a reduced scale directly: much faster for large photos.
         img.draft("RGB", (prep.resize_to, prep.resize_to))
-        img.load()
+    img.load()
     img = ImageOps.exif_transpose(img)
-    if img.mode not in ("RGB", "L"):
-        if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-            img = img.point(lambda v: v / 256).convert("L")
-        elif "A" in img.getbands() or img.mode == "P":
-            img = img.convert("RGBA")
-            background = Image.new("RGBA", img.size, (255, 255, 255, 255))
-            img = Image.alpha_composite(background, img)
-    img = img.convert("RGB")
-    img = _resize_shorter(img, prep.resize_to)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        img = img.point(lambda v: v / 256).convert("L")
+    elif "A" in img.getbands() or img.mode == "P":
+        rgba = img.convert("RGBA")
+        img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    img = _resize_shorter(img.convert("RGB"), prep.resize_to)
     left = (img.width - prep.size) // 2
     top = (img.height - prep.size) // 2
     img = img.crop((left, top, left + prep.size, top + prep.size))
@@ -98,29 +144,51 @@ def _resize_shorter(img: Image.Image, side: int) -> Image.Image:
 
 
 def load_images(images: Sequence, prep: ImagePreprocessing, n_threads: int | None = None
-                ) -> torch.Tensor:
-    """Decode all images (in parallel threads) into one ``(N, 3, size, size)`` uint8 tensor.
+                ) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, object, str]]]:
+    """Decode all images in parallel threads; one unreadable image never stops the others.
 
-    Raises:
-        ValueError: naming every row whose image cannot be read, and why.
+    Returns:
+        ``pixels``, a ``(N, 3, size, size)`` uint8 tensor (zeros where no image was read);
+        ``present``, a boolean tensor marking the rows whose image was read; and
+        ``failures``, a ``(row, image, reason)`` list of the images that could not be read.
     """
-    out = torch.empty((len(images), 3, prep.size, prep.size), dtype=torch.uint8)
-    errors: list[tuple[int, object, str]] = []
+    pixels = torch.zeros((len(images), 3, prep.size, prep.size), dtype=torch.uint8)
+    present = torch.zeros(len(images), dtype=torch.bool)
+    failures: list[tuple[int, object, str]] = []
 
     def work(i: int) -> None:
+        if images[i] is None:
+            return
         try:
-            out[i] = torch.from_numpy(load_image(images[i], prep))
-        except (OSError, ValueError, TypeError, Image.DecompressionBombError) as exc:
-            errors.append((i, images[i], f"{type(exc).__name__}: {exc}"))
+            pixels[i] = torch.from_numpy(load_image(images[i], prep))
+            present[i] = True
+        except (OSError, ValueError, TypeError, SyntaxError, Image.DecompressionBombError) as exc:
+            failures.append((i, images[i], f"{type(exc).__name__}: {exc}"))
 
-    threads = n_threads or min(8, os.cpu_count() or 1)
+    threads = n_threads or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=threads) as pool:
         list(pool.map(work, range(len(images))))
-    if errors:
-        errors.sort(key=lambda e: e[0])
-        shown = "; ".join(f"row {i} ({p}): {msg}" for i, p, msg in errors[:MAX_ERRORS_SHOWN])
-        raise ValueError(f"{len(errors)} image(s) could not be read: {shown}")
-    return out
+    failures.sort(key=lambda f: f[0])
+    return pixels, present, failures
+
+
+def handle_image_failures(failures: list[tuple[int, object, str]], policy: str) -> None:
+    """Apply ``on_bad_image``: raise naming every bad row, or warn and go on without them.
+
+    >>> handle_image_failures([], "raise")
+    """
+    if not failures:
+        return
+    shown = "; ".join(f"row {i} ({p}): {msg}" for i, p, msg in failures[:MAX_ERRORS_SHOWN])
+    if policy == "raise":
+        raise ValueError(
+            f"{len(failures)} image(s) could not be read: {shown}. Fix or drop them, or pass "
+            "on_bad_image='blank' to treat them as missing images."
+        )
+    warnings.warn(
+        f"{len(failures)} image(s) could not be read and are treated as missing (policy "
+        f"on_bad_image='blank'): {shown}", UserWarning, stacklevel=3,
+    )
 
 
 class PostDataset(torch.utils.data.Dataset):
@@ -128,37 +196,52 @@ class PostDataset(torch.utils.data.Dataset):
 
     Args:
         y: integer labels, or ``None`` at prediction time (zeros are returned then).
-        texts: the texts (raw mode).
+        texts: the texts, ``None`` where missing (raw mode).
         pixels: ``(N, 3, S, S)`` uint8 images (raw mode).
+        image_present: which rows have an image (default: all).
         text_features: ``(N, D)`` precomputed text vectors (feature mode).
         image_features: ``(N, D)`` precomputed image vectors (feature mode).
+        text_present: which rows have a text (feature mode; derived from ``texts`` otherwise).
     """
 
-    def __init__(self, y: np.ndarray | None = None, *, texts: list[str] | None = None,
-                 pixels: torch.Tensor | None = None, text_features: torch.Tensor | None = None,
-                 image_features: torch.Tensor | None = None) -> None:
-        self.texts, self.pixels = texts, pixels
+    def __init__(self, y=None, *, texts: list | None = None, pixels: torch.Tensor | None = None,
+                 image_present: torch.Tensor | None = None,
+                 text_features: torch.Tensor | None = None,
+                 image_features: torch.Tensor | None = None,
+                 text_present: torch.Tensor | None = None) -> None:
         self.text_features, self.image_features = text_features, image_features
-        n = len(texts) if texts is not None else len(text_features)
+        if texts is not None:
+            self.texts = ["" if t is None else t for t in texts]
+            text_present = torch.tensor([t is not None for t in texts], dtype=torch.bool)
+        else:
+            self.texts = None
+        self.pixels = pixels
+        n = len(text_present)
+        self.text_present = text_present
+        self.image_present = (torch.ones(n, dtype=torch.bool) if image_present is None
+                              else image_present)
         self.y = torch.zeros(n, dtype=torch.long) if y is None else torch.as_tensor(y)
 
     def __len__(self) -> int:
         return len(self.y)
 
     def __getitem__(self, i: int):
+        masks = {"text_present": self.text_present[i], "image_present": self.image_present[i]}
         if self.text_features is not None:
             return {"text_features": self.text_features[i],
-                    "image_features": self.image_features[i]}, self.y[i]
-        return {"text": self.texts[i], "pixels": self.pixels[i]}, self.y[i]
+                    "image_features": self.image_features[i], **masks}, self.y[i]
+        return {"text": self.texts[i], "pixels": self.pixels[i], **masks}, self.y[i]
 
     def subset(self, index: np.ndarray) -> PostDataset:
         """A new dataset holding only the rows in ``index``."""
         idx = torch.as_tensor(index, dtype=torch.long)
+        common = {"y": self.y[idx], "image_present": self.image_present[idx]}
         if self.text_features is not None:
-            return PostDataset(self.y[idx], text_features=self.text_features[idx],
-                               image_features=self.image_features[idx])
-        return PostDataset(self.y[idx], texts=[self.texts[i] for i in index],
-                           pixels=self.pixels[idx])
+            return PostDataset(**common, text_features=self.text_features[idx],
+                               image_features=self.image_features[idx],
+                               text_present=self.text_present[idx])
+        texts = [self.texts[i] if self.text_present[i] else None for i in index]
+        return PostDataset(**common, texts=texts, pixels=self.pixels[idx])
 
 
 class Collate:
@@ -176,12 +259,12 @@ class Collate:
     def __call__(self, batch):
         inputs, ys = zip(*batch)
         y = torch.stack(ys)
-        if "text_features" in inputs[0]:
-            return {k: torch.stack([x[k] for x in inputs]) for k in inputs[0]}, y
-        X = tokenize(self.tokenizer, self.max_length, [x["text"] for x in inputs])
-        pixels = torch.stack([x["pixels"] for x in inputs])
+        stacked = {k: torch.stack([x[k] for x in inputs])
+                   for k in inputs[0] if k != "text"}
+        if "text" not in inputs[0]:
+            return stacked, y
+        stacked.update(tokenize(self.tokenizer, self.max_length, [x["text"] for x in inputs]))
         if self.flip:
-            flip = torch.rand(len(pixels)) < 0.5
-            pixels[flip] = pixels[flip].flip(-1)
-        X["pixels"] = pixels
-        return X, y
+            flip = torch.rand(len(y)) < 0.5
+            stacked["pixels"][flip] = stacked["pixels"][flip].flip(-1)
+        return stacked, y

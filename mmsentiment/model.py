@@ -19,23 +19,35 @@ class MultimodalNet(nn.Module):
     encoders, or precomputed encoder outputs (``text_features`` / ``image_features``), which
     skip them; frozen-encoder fits use the second path so every image is encoded only once.
 
+    A row whose text or image is missing (``text_present`` / ``image_present`` False) gets a
+    learned "missing" vector in place of that modality's encoding. In training, modality
+    dropout hides the text of a ``modality_dropout`` share of the complete rows and the image
+    of another such share, so that text-only and image-only predictions are meaningful.
+
     Args:
         text_encoder: the text encoder module.
         image_encoder: the image encoder module.
         head: a fusion head from :mod:`mmsentiment.fusion`.
         finetune: ``"full"`` trains everything, ``"top"`` only the top transformer layers and
             image stages (plus the head), ``"frozen"`` only the head.
+        modality_dropout: share of complete training rows whose text is hidden, and share
+            whose image is hidden (at most 0.5).
     """
 
     def __init__(self, text_encoder: TextEncoder, image_encoder: ImageEncoder,
-                 head: nn.Module, finetune: str = "full") -> None:
+                 head: nn.Module, finetune: str = "full", modality_dropout: float = 0.0) -> None:
         super().__init__()
         if finetune not in FINETUNE_MODES:
             raise ValueError(f"finetune must be one of {FINETUNE_MODES}, got {finetune!r}")
+        if not 0.0 <= modality_dropout <= 0.5:
+            raise ValueError(f"modality_dropout must be in [0, 0.5], got {modality_dropout!r}")
         self.text_encoder = text_encoder
         self.image_encoder = image_encoder
         self.head = head
         self.finetune = finetune
+        self.modality_dropout = modality_dropout
+        self.missing_text = nn.Parameter(torch.zeros(text_encoder.dim))
+        self.missing_image = nn.Parameter(torch.zeros(image_encoder.dim))
         self._frozen: list[nn.Module] = []
         self._freeze()
 
@@ -76,9 +88,24 @@ class MultimodalNet(nn.Module):
         return self.image_encoder(pixels)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, pixels=None,
-                text_features=None, image_features=None) -> torch.Tensor:
+                text_features=None, image_features=None, text_present=None,
+                image_present=None) -> torch.Tensor:
         if text_features is None:
             text_features = self.encode_text(input_ids, attention_mask, token_type_ids)
         if image_features is None:
             image_features = self.encode_image(pixels)
+        n = len(text_features)
+        ones = torch.ones(n, dtype=torch.bool, device=text_features.device)
+        text_present = ones if text_present is None else text_present
+        image_present = ones if image_present is None else image_present
+        if self.training and self.modality_dropout > 0:
+            both = text_present & image_present
+            draw = torch.rand(n, device=text_features.device)
+            p = self.modality_dropout
+            text_present = text_present & ~(both & (draw < p))
+            image_present = image_present & ~(both & (draw >= p) & (draw < 2 * p))
+        text_features = torch.where(text_present[:, None], text_features,
+                                    self.missing_text.to(text_features.dtype))
+        image_features = torch.where(image_present[:, None], image_features,
+                                     self.missing_image.to(image_features.dtype))
         return self.head(text_features, image_features)

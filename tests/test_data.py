@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from mmsentiment import load_demo, load_mvsa
-from mmsentiment.data import extract_columns, load_image, load_images
+from mmsentiment.data import extract_columns, handle_image_failures, load_image, load_images
 from mmsentiment.datasets import merge_labels
 from mmsentiment.encoders import ImagePreprocessing
 
@@ -47,8 +47,9 @@ def test_exif_rotation_is_applied(tmp_path):
 def test_tiny_and_tall_images(tmp_path):
     Image.new("RGB", (1, 1), (5, 5, 5)).save(tmp_path / "dot.png")
     Image.new("RGB", (48, 1200), (5, 5, 5)).save(tmp_path / "tall.png")
-    out = load_images([str(tmp_path / "dot.png"), str(tmp_path / "tall.png")], PREP)
-    assert out.shape == (2, 3, 32, 32)
+    out, present, failures = load_images([str(tmp_path / "dot.png"),
+                                          str(tmp_path / "tall.png")], PREP)
+    assert out.shape == (2, 3, 32, 32) and present.all() and not failures
 
 
 def test_unreadable_images_are_named(tmp_path):
@@ -57,9 +58,11 @@ def test_unreadable_images_are_named(tmp_path):
     Image.new("RGB", (10, 10)).save(tmp_path / "ok.png")
     paths = [str(tmp_path / "ok.png"), str(tmp_path / "empty.jpg"), str(tmp_path / "nope.png"),
              str(tmp_path / "text.jpg")]
+    _, present, failures = load_images(paths, PREP)
+    assert present.tolist() == [True, False, False, False]
     with pytest.raises(ValueError, match=r"3 image\(s\) could not be read: row 1 .*row 2 .*"
                                          r"row 3"):
-        load_images(paths, PREP)
+        handle_image_failures(failures, "raise")
 
 
 def test_extract_columns_errors():
@@ -67,8 +70,8 @@ def test_extract_columns_errors():
         extract_columns([["a", "b", "c"]], "text", "image_path")
     with pytest.raises(ValueError, match="lacks the column"):
         extract_columns(pd.DataFrame({"text": ["a"]}), "text", "image_path")
-    with pytest.raises(ValueError, match="row 1: None"):
-        extract_columns([["a", "x.jpg"], [None, "y.jpg"]], "text", "image_path")
+    with pytest.raises(ValueError, match="row 1: 7"):
+        extract_columns([["a", "x.jpg"], [7, "y.jpg"]], "text", "image_path")
 
 
 def test_demo_set_is_small_and_complete():

@@ -138,7 +138,8 @@ def test_frozen_keeps_encoders_and_top_trains_only_top(small):
             assert np.allclose(p0, p1), k
     top = MultimodalSentimentClassifier(finetune="top")._build_module(3)
     trainable = {n.split(".")[0] for n, p in top.named_parameters() if p.requires_grad}
-    assert trainable == {"text_encoder", "image_encoder", "head"}
+    assert trainable == {"text_encoder", "image_encoder", "head", "missing_text",
+                         "missing_image"}
     layers = top.text_encoder.transformer_layers()
     assert not any(p.requires_grad for p in layers[0].parameters())
     assert all(p.requires_grad for p in layers[-1].parameters())
@@ -183,7 +184,7 @@ def test_bad_input_errors(small, tmp_path):
         clf.fit(X, y[:-1])
     with pytest.raises(ValueError, match="only one class"):
         clf.fit(X, np.array(["positive"] * len(X)))
-    with pytest.raises(ValueError, match="not strings"):
+    with pytest.raises(ValueError, match="neither strings nor missing"):
         clf.fit(X.assign(text=[3] * len(X)), y)
     missing = X.copy()
     missing.loc[4, "image_path"] = str(tmp_path / "gone.jpg")

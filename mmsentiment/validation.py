@@ -1,0 +1,221 @@
+"""``validate``: find every problem in a data set at once, before a long fit."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from .data import is_missing
+
+LONG_TEXT_CHARS = 2000
+TINY_IMAGE_PX = 32
+
+
+@dataclass
+class Problem:
+    """One kind of problem found by :func:`validate`.
+
+    Attributes:
+        severity: ``"error"`` (fit would fail or the rows are unusable), ``"warning"``
+            (a policy applies, e.g. a missing modality) or ``"info"``.
+        kind: a short name, e.g. ``"missing_image_file"``.
+        count: how many rows have it.
+        rows: the first few row positions.
+        message: what it means and what the package does about it.
+    """
+
+    severity: str
+    kind: str
+    count: int
+    rows: list[int]
+    message: str
+
+
+@dataclass
+class ValidationReport:
+    """Everything :func:`validate` found. ``ok`` is False when any problem is an error."""
+
+    n_rows: int
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing would stop a fit."""
+        return not any(p.severity == "error" for p in self.problems)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The problems as a DataFrame, one row per kind."""
+        return pd.DataFrame([vars(p) for p in self.problems],
+                            columns=["severity", "kind", "count", "rows", "message"])
+
+    def __str__(self) -> str:
+        head = f"{self.n_rows} rows: " + ("no errors" if self.ok else "ERRORS found")
+        lines = [head] + [
+            f"  [{p.severity}] {p.kind}: {p.count} row(s), e.g. rows {p.rows} - {p.message}"
+            for p in self.problems
+        ]
+        return "\n".join(lines)
+
+
+def _inspect_image(value) -> tuple[str | None, str | None]:
+    """Return (problem kind, detail) for one image value, or (None, note)."""
+    if isinstance(value, Image.Image):
+        return None, value.mode
+    path = os.fspath(value)
+    if not os.path.exists(path):
+        return "missing_image_file", path
+    if os.path.getsize(path) == 0:
+        return "unreadable_image", f"{path}: empty file"
+    try:
+        with Image.open(path) as img:
+            if img.width * img.height > (Image.MAX_IMAGE_PIXELS or float("inf")):
+                return "decompression_bomb", f"{path}: {img.width}x{img.height}"
+            mode, size, frames = img.mode, img.size, getattr(img, "n_frames", 1)
+            img.draft("RGB", (64, 64))
+            img.load()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        return "unreadable_image", f"{path}: {type(exc).__name__}: {exc}"
+    if min(size) < TINY_IMAGE_PX:
+        return "tiny_image", f"{path}: {size[0]}x{size[1]}"
+    if frames > 1:
+        return None, "animated"
+    return None, mode
+
+
+def validate(X, y=None, text_column: str = "text", image_column: str = "image_path",
+             check_images: bool = True, n_threads: int = 4) -> ValidationReport:
+    """Check a data set for every problem the classifier would meet, all at once.
+
+    Args:
+        X: a DataFrame with the text and image columns, or a 2-column array.
+        y: the labels, optional.
+        text_column: name of the text column (DataFrame input).
+        image_column: name of the image column (DataFrame input).
+        check_images: open and decode every image (slower, finds corrupt files).
+        n_threads: threads for decoding images.
+
+    Returns:
+        A :class:`ValidationReport`; print it, or inspect ``report.to_frame()``.
+
+    Example:
+        >>> report = validate(pd.DataFrame({"text": ["good", None], "image_path": [None, "x"]}))
+        >>> report.ok, sorted(p.kind for p in report.problems)
+        (False, ['missing_image', 'missing_image_file', 'missing_text', 'no_modality'])
+    """
+    found: dict[str, list[int]] = {}
+    details: dict[str, list[str]] = {}
+
+    def add(kind: str, row: int, detail: str = "") -> None:
+        found.setdefault(kind, []).append(row)
+        details.setdefault(kind, []).append(detail)
+
+    if isinstance(X, pd.DataFrame):
+        absent = [c for c in (text_column, image_column) if c not in X.columns]
+        if absent:
+            report = ValidationReport(len(X))
+            report.problems.append(Problem(
+                "error", "missing_column", len(absent), [],
+                f"X lacks {absent}; it has {list(X.columns)}"))
+            return report
+        texts, images = X[text_column].tolist(), X[image_column].tolist()
+    else:
+        arr = np.asarray(X, dtype=object)
+        if arr.ndim != 2 or arr.shape[1] != 2:
+            report = ValidationReport(len(arr) if arr.ndim else 0)
+            report.problems.append(Problem(
+                "error", "wrong_shape", 1, [], f"X must have 2 columns, has shape {arr.shape}"))
+            return report
+        texts, images = arr[:, 0].tolist(), arr[:, 1].tolist()
+    report = ValidationReport(len(texts))
+    if not texts:
+        report.problems.append(Problem("error", "empty", 0, [], "X holds no rows"))
+        return report
+
+    for i, t in enumerate(texts):
+        if is_missing(t):
+            add("missing_text", i)
+        elif not isinstance(t, str):
+            add("text_not_string", i, repr(t))
+        elif not t.strip():
+            add("blank_text", i)
+        elif len(t) > LONG_TEXT_CHARS:
+            add("long_text", i, f"{len(t)} chars")
+    image_rows = []
+    for i, v in enumerate(images):
+        if is_missing(v) or (isinstance(v, str) and not v.strip()):
+            add("missing_image", i)
+        elif not isinstance(v, (str, os.PathLike, Image.Image)):
+            add("image_not_path", i, repr(v))
+        else:
+            image_rows.append(i)
+    notes: Counter = Counter()
+    if check_images:
+        with ThreadPoolExecutor(max_workers=n_threads) as pool:
+            results = list(pool.map(_inspect_image, [images[i] for i in image_rows]))
+        for i, (kind, detail) in zip(image_rows, results):
+            if kind:
+                add(kind, i, detail or "")
+            else:
+                notes[detail] += 1
+    text_gone = set(found.get("missing_text", [])) | set(found.get("blank_text", []))
+    image_gone = set(found.get("missing_image", []))
+    for kind in ("missing_image_file", "unreadable_image", "decompression_bomb"):
+        image_gone |= set(found.get(kind, []))
+    for i in sorted(text_gone & image_gone):
+        add("no_modality", i)
+
+    messages = {
+        "missing_text": ("warning", "text is None/NaN: treated as a missing text"),
+        "blank_text": ("warning", "text is empty or whitespace: treated as a missing text"),
+        "text_not_string": ("error", "text is neither a string nor missing: fit raises"),
+        "long_text": ("info", f"over {LONG_TEXT_CHARS} characters: truncated to the text "
+                              "encoder's maximum length in tokens"),
+        "missing_image": ("warning", "image is None/NaN/'': treated as a missing image"),
+        "image_not_path": ("error", "image is neither a path, a PIL image nor missing"),
+        "missing_image_file": ("error", "file not found: fit raises (on_bad_image='raise') "
+                                        "or treats it as missing ('blank')"),
+        "unreadable_image": ("error", "empty, truncated, corrupt or not an image: fit raises "
+                                      "or, with on_bad_image='blank', treats it as missing"),
+        "decompression_bomb": ("error", "more pixels than PIL.Image.MAX_IMAGE_PIXELS: refused "
+                                        "like an unreadable image"),
+        "tiny_image": ("warning", f"smaller than {TINY_IMAGE_PX} px on a side: upscaled, "
+                                  "carries little information"),
+        "no_modality": ("warning", "neither text nor image: the prediction is the model's "
+                                   "prior"),
+    }
+    for kind, rows in found.items():
+        severity, message = messages[kind]
+        examples = [d for d in details[kind][:3] if d]
+        if examples:
+            message += f" ({'; '.join(examples)})"
+        report.problems.append(Problem(severity, kind, len(rows), rows[:5], message))
+    converted = {k: v for k, v in notes.items() if k not in ("RGB",)}
+    if converted:
+        report.problems.append(Problem(
+            "info", "converted_images", sum(converted.values()), [],
+            f"non-RGB or animated images, converted to RGB (first frame): {dict(converted)}"))
+    if y is not None:
+        y = np.asarray(y)
+        if len(y) != len(texts):
+            report.problems.append(Problem(
+                "error", "length_mismatch", abs(len(y) - len(texts)), [],
+                f"X has {len(texts)} rows, y has {len(y)}"))
+        else:
+            counts = Counter(y.tolist())
+            if len(counts) < 2:
+                report.problems.append(Problem(
+                    "error", "single_class", len(y), [], f"y holds one class: {dict(counts)}"))
+            rare = {c: n for c, n in counts.items() if n < 2}
+            if rare:
+                report.problems.append(Problem(
+                    "warning", "rare_class", sum(rare.values()), [],
+                    f"classes with one sample (no stratified validation split): {rare}"))
+    order = {"error": 0, "warning": 1, "info": 2}
+    report.problems.sort(key=lambda p: (order[p.severity], p.kind))
+    return report

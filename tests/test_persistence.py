@@ -1,0 +1,157 @@
+"""Model files (joblib and the safe safetensors format), interruption and resuming."""
+
+from __future__ import annotations
+
+import json
+
+import joblib
+import numpy as np
+import pytest
+from safetensors import safe_open
+from safetensors.torch import save_file
+from skorch.callbacks import Callback
+
+from mmsentiment import MultimodalSentimentClassifier
+
+FAST = {"finetune": "frozen", "max_epochs": 6, "random_state": 0}
+
+
+@pytest.fixture(scope="module")
+def frozen(small):
+    X, y = small
+    return MultimodalSentimentClassifier(**FAST).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def tuned(small):
+    X, y = small
+    return MultimodalSentimentClassifier(finetune="top", max_epochs=1, batch_size=12,
+                                         random_state=0, validation_fraction=None).fit(X, y)
+
+
+def test_safe_round_trip_frozen_references_encoders(frozen, small, tmp_path):
+    X, _ = small
+    path = frozen.save(tmp_path / "m.safetensors")
+    assert path.stat().st_size < 5_000_000  # the head only: encoders are referenced
+    loaded = MultimodalSentimentClassifier.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(X), frozen.predict_proba(X))
+    assert loaded.get_params() == frozen.get_params()
+    assert list(loaded.classes_) == list(frozen.classes_)
+    assert list(loaded.feature_names_in_) == ["text", "image_path"]
+    big = frozen.save(tmp_path / "full.safetensors", self_contained=True)
+    assert big.stat().st_size > 50_000_000
+    np.testing.assert_array_equal(MultimodalSentimentClassifier.load(big).predict_proba(X),
+                                  frozen.predict_proba(X))
+
+
+def test_safe_round_trip_finetuned_stores_encoders(tuned, small, tmp_path):
+    X, _ = small
+    path = tuned.save(tmp_path / "t.safetensors")
+    with safe_open(str(path), framework="pt") as fh:
+        keys = list(fh.keys())
+    assert any(k.startswith("text_encoder.") for k in keys)
+    assert any(k.startswith("image_encoder.") for k in keys)
+    loaded = MultimodalSentimentClassifier.load(path, device="cpu")
+    np.testing.assert_array_equal(loaded.predict_proba(X), tuned.predict_proba(X))
+
+
+def test_joblib_round_trip_after_finetuning(tuned, small, tmp_path):
+    X, _ = small
+    joblib.dump(tuned, tmp_path / "t.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "t.joblib").predict_proba(X),
+                                  tuned.predict_proba(X))
+
+
+def test_same_seed_same_predictions_across_save_load(small, tmp_path):
+    X, y = small
+    a = MultimodalSentimentClassifier(**FAST).fit(X, y)
+    b = MultimodalSentimentClassifier(**FAST).fit(X, y)
+    b_loaded = MultimodalSentimentClassifier.load(b.save(tmp_path / "b.safetensors"))
+    np.testing.assert_array_equal(a.predict_proba(X), b_loaded.predict_proba(X))
+
+
+def test_incompatible_and_foreign_files(frozen, tmp_path):
+    path = frozen.save(tmp_path / "m.safetensors")
+    with safe_open(str(path), framework="pt") as fh:
+        meta = fh.metadata()
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    save_file(tensors, str(tmp_path / "future.safetensors"),
+              metadata={**meta, "format_version": "99", "mmsentiment_version": "9.0"})
+    with pytest.raises(ValueError, match="format 99 .*mmsentiment 9.0.*reads format 1"):
+        MultimodalSentimentClassifier.load(tmp_path / "future.safetensors")
+    save_file(tensors, str(tmp_path / "other.safetensors"))
+    with pytest.raises(ValueError, match="not an mmsentiment model"):
+        MultimodalSentimentClassifier.load(tmp_path / "other.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="not a readable safetensors"):
+        MultimodalSentimentClassifier.load(tmp_path / "junk.safetensors")
+    config = json.loads(meta["config"])
+    assert config["referenced_encoders"] == ["text_encoder", "image_encoder"]
+
+
+def test_save_needs_a_fitted_model(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        MultimodalSentimentClassifier().save(tmp_path / "x.safetensors")
+
+
+class InterruptAt(Callback):
+    """Raises KeyboardInterrupt (as Ctrl-C does) at a given batch of a given epoch."""
+
+    def __init__(self, epoch: int, batch: int) -> None:
+        self.epoch, self.batch, self.seen = epoch, batch, 0
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            self.seen += 1
+            if len(net.history) == self.epoch and self.seen >= self.batch:
+                raise KeyboardInterrupt
+
+
+def fit_with_interrupt(clf, X, y, epoch: int, batch: int):
+    """Fit, injecting the interrupting callback into the skorch net that fit builds."""
+    build = clf._build_net
+
+    def build_with_interrupt(*args, **kwargs):
+        net = build(*args, **kwargs)
+        net.set_params(callbacks=[*net.callbacks, ("interrupt", InterruptAt(epoch, batch))])
+        return net
+
+    clf._build_net = build_with_interrupt
+    try:
+        with pytest.warns(UserWarning, match="interrupted"):
+            clf.fit(X, y)
+    finally:
+        del clf._build_net
+    return clf
+
+
+def test_ctrl_c_mid_epoch_leaves_usable_best_model(demo):
+    X, y = demo
+    clf = MultimodalSentimentClassifier(finetune="frozen", max_epochs=20, batch_size=16,
+                                        random_state=0, patience=100)
+    fit_with_interrupt(clf, X, y, epoch=4, batch=3)
+    assert clf.interrupted_
+    assert len(clf.history_) == 4  # stopped inside epoch 4
+    best = int(np.argmin(clf.history_[:-1, "valid_loss"])) + 1
+    assert best <= 3
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 3) and np.isfinite(proba).all()
+    assert clf.score(X, y) > 0.5
+
+
+def test_checkpoint_resumes_an_interrupted_fit(demo, tmp_path):
+    X, y = demo
+    params = {"finetune": "frozen", "max_epochs": 6, "batch_size": 16, "random_state": 0,
+              "patience": 100, "checkpoint_dir": tmp_path / "ckpt"}
+    clf = fit_with_interrupt(MultimodalSentimentClassifier(**params), X, y, epoch=3, batch=2)
+    assert clf.interrupted_
+    assert (tmp_path / "ckpt" / "params.pt").is_file()
+    resumed = MultimodalSentimentClassifier(**params).fit(X, y)
+    epochs = resumed.history_[:, "epoch"]
+    assert epochs[:2] == [1, 2] and epochs[-1] == 6 and len(epochs) == 6
+    assert not resumed.interrupted_
+    # A fit on other data does not resume from that checkpoint.
+    other = MultimodalSentimentClassifier(**params).fit(X.iloc[:100], y[:100])
+    assert len(other.history_) == 6 and other.history_[0, "epoch"] == 1
