@@ -30,7 +30,7 @@ CONFIGS: dict[str, dict] = {
     "frozen": {"finetune": "frozen", "max_epochs": 30, "patience": 3},
     "paper": {"fusion": "paper", "lr": 3e-5, "text_encoder_lr": 3e-5,
               "image_encoder_lr": 3e-5, "max_epochs": 30, "patience": 2},
-    "top": {"finetune": "top"},
+    "top": {"finetune": "top", "max_epochs": 5},
 }
 
 
@@ -81,7 +81,8 @@ DESCRIPTIONS = {
                "EfficientNet-Lite0, concat fusion",
     "frozen": "frozen encoders, concat head trained on their features",
     "paper": "the paper's method: its fusion, AdamW 3e-5 everywhere, both encoders unfrozen",
-    "top": "top 2 text layers + top 3 image stages fine-tuned",
+    "top": "partial fine-tuning: top 2 MiniLM layers, top 2 EfficientNet block stages + "
+           "head conv, lower image layers computed once",
 }
 
 

@@ -22,6 +22,7 @@ from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
 from skorch.helper import predefined_split
 from torch import nn
 
+from .cache import FeatureCache, image_key, resolve_cache_dir, text_key
 from .data import (
     IMAGE_POLICIES,
     Collate,
@@ -86,8 +87,10 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     fusion : {"concat", "paper"}, default="concat"
         The fusion head (:mod:`mmsentiment.fusion`); ``"paper"`` is the published one.
     finetune : {"full", "top", "frozen"}, default="full"
-        What trains besides the head: both whole encoders (joint fine-tuning), only their
-        top layers, or nothing (the encoders' features are then computed once per fit).
+        What trains besides the head: both whole encoders (joint fine-tuning); only their
+        top layers (the top 2 transformer layers, the top 2 image block stages and the head
+        convolution; the image encoder's frozen lower part then runs once per fit); or
+        nothing (the encoders' outputs are then computed once and cached, see ``cache_dir``).
     max_epochs : int, default=3
         Upper bound on training epochs.
     batch_size : int, default=32
@@ -117,6 +120,12 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         What to do with an image that cannot be read (missing, empty, corrupt or not an
         image file, or a decompression bomb): raise a ``ValueError`` naming every such row,
         or warn with the count and the first paths and treat those images as missing.
+    cache_dir : "auto", str, Path or None, default="auto"
+        On-disk cache of frozen-encoder outputs (:mod:`mmsentiment.cache`), keyed by the
+        encoder's weights and preprocessing and by each input's content. ``"auto"`` is the
+        per-user folder (``$MMSENTIMENT_CACHE`` or ``~/.cache/mmsentiment``); ``None`` turns
+        it off. It makes repeated frozen fits, folds and grid-search candidates encode each
+        post once.
     checkpoint_dir : str, Path or None, default=None
         Where to save a checkpoint after every epoch. A later ``fit`` with the same
         parameters and data resumes from it instead of starting over.
@@ -166,7 +175,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
                  warmup: float = 0.1, class_weight=None,
                  validation_fraction: float | None = 0.1, patience: int = 2,
                  modality_dropout: float = 0.1, on_bad_image: str = "raise",
-                 checkpoint_dir=None, device: str = "auto", random_state=None,
+                 cache_dir="auto", checkpoint_dir=None, device: str = "auto", random_state=None,
                  verbose: int = 0, text_column: str = "text",
                  image_column: str = "image_path") -> None:
         self.text_encoder = text_encoder
@@ -185,6 +194,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.modality_dropout = modality_dropout
         self.on_bad_image = on_bad_image
+        self.cache_dir = cache_dir
         self.checkpoint_dir = checkpoint_dir
         self.device = device
         self.random_state = random_state
@@ -259,9 +269,12 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             module = self._build_module(len(self.classes_))
-            dataset = self._dataset(texts, images, module, y_int)
             if self.finetune == "frozen":
-                dataset = self._featurize(module, dataset, device)
+                dataset = self._frozen_features(module, texts, images, y_int, device)
+            else:
+                dataset = self._dataset(texts, images, module, y_int)
+            if module.caches_image_lower:
+                dataset = self._lower_activations(module, dataset, device)
             train_idx, valid_idx = self._split(y_int, seed)
             valid = dataset.subset(valid_idx) if len(valid_idx) else None
             status = _TrainingStatus()
@@ -330,25 +343,104 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         return MultimodalNet(text, image, head, finetune=self.finetune,
                              modality_dropout=self.modality_dropout)
 
-    def _featurize(self, module: MultimodalNet, dataset: PostDataset, device: str
-                   ) -> PostDataset:
-        """Encode every post once with the frozen encoders."""
+    def _frozen_features(self, module: MultimodalNet, texts: list, images: list, y,
+                         device: str) -> PostDataset:
+        """Encoder outputs for every post, each unique input encoded at most once.
+
+        Inputs found in the on-disk cache are not decoded or encoded again; the rest are,
+        and are stored for the next fit, fold, candidate or process.
+        """
+        root = resolve_cache_dir(self.cache_dir)
         module.to(device).eval()
-        collate = Collate(module.text_encoder.tokenizer, module.text_encoder.max_length)
-        loader = torch.utils.data.DataLoader(dataset, batch_size=max(self.batch_size, 64),
-                                             collate_fn=collate)
-        text_parts, image_parts = [], []
+        n = len(texts)
+        text_enc, image_enc = module.text_encoder, module.image_encoder
+
+        text_rows = {i: text_key(t) for i, t in enumerate(texts) if t is not None}
+        # Frozen weights never change, so each module fingerprints its encoders only once.
+        if getattr(module, "cache_keys", None) is None and root is not None:
+            module.cache_keys = (text_enc.cache_key(), image_enc.cache_key())
+        text_cache = FeatureCache(root, module.cache_keys[0], (text_enc.dim,), "float32") \
+            if root else None
+        first_text = {k: texts[i] for i, k in reversed(list(text_rows.items()))}
+        text_found = self._lookup(text_cache, first_text)
+        # Similar lengths batched together: little padding.
+        todo = sorted((k for k in first_text if k not in text_found),
+                      key=lambda k: len(first_text[k]))
+        for start in range(0, len(todo), 128):
+            keys = todo[start:start + 128]
+            batch = text_enc.tokenize([first_text[k] for k in keys])
+            with torch.inference_mode():
+                out = text_enc(**{k: v.to(device) for k, v in batch.items()}).float().cpu()
+            self._store(text_cache, text_found, keys, out.numpy())
+
+        image_rows = {i: image_key(img) for i, img in enumerate(images) if img is not None}
+        image_cache = FeatureCache(root, module.cache_keys[1], (image_enc.dim,), "float32") \
+            if root else None
+        first_image = {k: i for i, k in reversed(list(image_rows.items())) if k is not None}
+        image_found = self._lookup(image_cache, first_image)
+        # Decode what the cache lacks: one row per unseen content, and unreadable files
+        # (no content key) so that the decoder reports why.
+        decode = sorted({i for k, i in first_image.items() if k not in image_found}
+                        | {i for i, k in image_rows.items() if k is None})
+        pixels, ok, failures = load_images([images[i] for i in decode],
+                                           image_enc.preprocessing)
+        handle_image_failures([(decode[j], p, msg) for j, p, msg in failures],
+                              self.on_bad_image)
+        good = [j for j in range(len(decode)) if ok[j]]
+        for start in range(0, len(good), 64):
+            part = good[start:start + 64]
+            with torch.inference_mode():
+                out = image_enc(pixels[part].to(device)).float().cpu()
+            self._store(image_cache, image_found, [image_rows[decode[j]] for j in part],
+                        out.numpy())
+
+        text_features = torch.zeros(n, text_enc.dim)
+        image_features = torch.zeros(n, image_enc.dim)
+        text_present = torch.zeros(n, dtype=torch.bool)
+        image_present = torch.zeros(n, dtype=torch.bool)
+        for i, k in text_rows.items():
+            text_features[i] = torch.from_numpy(text_found[k])
+            text_present[i] = True
+        for i, k in image_rows.items():
+            if k in image_found:
+                image_features[i] = torch.from_numpy(image_found[k])
+                image_present[i] = True
+        return PostDataset(y, text_features=text_features, image_features=image_features,
+                           text_present=text_present, image_present=image_present)
+
+    def _lower_activations(self, module: MultimodalNet, dataset: PostDataset, device: str
+                           ) -> PostDataset:
+        """Run the image encoder's frozen lower part once per fit, on each image and its
+        mirror image (the flip augmentation), and keep the outputs in float16."""
+        from .model import TOP_IMAGE_BLOCKS
+
+        encoder = module.image_encoder.to(device).eval()
+        parts = []
         with torch.inference_mode():
-            for X, _ in loader:
-                X = {k: v.to(device) for k, v in X.items()}
-                pixels = X.pop("pixels")
-                del X["text_present"], X["image_present"]
-                text_parts.append(module.encode_text(**X).float().cpu())
-                image_parts.append(module.encode_image(pixels).float().cpu())
-        return PostDataset(dataset.y, text_features=torch.cat(text_parts),
-                           image_features=torch.cat(image_parts),
-                           text_present=dataset.text_present,
-                           image_present=dataset.image_present)
+            for start in range(0, len(dataset), 64):
+                pixels = dataset.pixels[start:start + 64].to(device)
+                both = torch.stack([encoder.lower(pixels, TOP_IMAGE_BLOCKS),
+                                    encoder.lower(pixels.flip(-1), TOP_IMAGE_BLOCKS)], dim=1)
+                parts.append(both.half().cpu())
+        texts = [t if present else None for t, present in zip(dataset.texts,
+                                                              dataset.text_present)]
+        return PostDataset(dataset.y, texts=texts, image_present=dataset.image_present,
+                           image_lower=torch.cat(parts))
+
+    @staticmethod
+    def _lookup(cache: FeatureCache | None, keys) -> dict[str, np.ndarray]:
+        if cache is None:
+            return {}
+        found = {k: cache.get(k) for k in keys}
+        return {k: v for k, v in found.items() if v is not None}
+
+    @staticmethod
+    def _store(cache: FeatureCache | None, found: dict, keys: list[str], values: np.ndarray
+               ) -> None:
+        for key, value in zip(keys, values):
+            found[key] = value
+            if cache is not None:
+                cache.put(key, value)
 
     def _split(self, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
         index = np.arange(len(y))
@@ -431,7 +523,11 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         """Class probabilities, one row per post, columns ordered as ``classes_``."""
         check_is_fitted(self, "net_")
         texts, images = self._validate_X(X, reset=False)
-        dataset = self._dataset(texts, images, self.net_.module_)
+        module = self.net_.module_
+        if self.finetune == "frozen":
+            dataset = self._frozen_features(module, texts, images, None, self.net_.device)
+        else:
+            dataset = self._dataset(texts, images, module)
         with torch.inference_mode():
             proba = self.net_.predict_proba(dataset)
         return np.asarray(proba, dtype=np.float64)

@@ -202,14 +202,18 @@ class PostDataset(torch.utils.data.Dataset):
         text_features: ``(N, D)`` precomputed text vectors (feature mode).
         image_features: ``(N, D)`` precomputed image vectors (feature mode).
         text_present: which rows have a text (feature mode; derived from ``texts`` otherwise).
+        image_lower: ``(N, 2, C, H, W)`` outputs of the image encoder's frozen lower part, for
+            each image and its mirror image (partial fine-tuning; replaces ``pixels``).
     """
 
     def __init__(self, y=None, *, texts: list | None = None, pixels: torch.Tensor | None = None,
                  image_present: torch.Tensor | None = None,
                  text_features: torch.Tensor | None = None,
                  image_features: torch.Tensor | None = None,
-                 text_present: torch.Tensor | None = None) -> None:
+                 text_present: torch.Tensor | None = None,
+                 image_lower: torch.Tensor | None = None) -> None:
         self.text_features, self.image_features = text_features, image_features
+        self.image_lower = image_lower
         if texts is not None:
             self.texts = ["" if t is None else t for t in texts]
             text_present = torch.tensor([t is not None for t in texts], dtype=torch.bool)
@@ -230,6 +234,8 @@ class PostDataset(torch.utils.data.Dataset):
         if self.text_features is not None:
             return {"text_features": self.text_features[i],
                     "image_features": self.image_features[i], **masks}, self.y[i]
+        if self.image_lower is not None:
+            return {"text": self.texts[i], "image_lower": self.image_lower[i], **masks}, self.y[i]
         return {"text": self.texts[i], "pixels": self.pixels[i], **masks}, self.y[i]
 
     def subset(self, index: np.ndarray) -> PostDataset:
@@ -241,6 +247,8 @@ class PostDataset(torch.utils.data.Dataset):
                                image_features=self.image_features[idx],
                                text_present=self.text_present[idx])
         texts = [self.texts[i] if self.text_present[i] else None for i in index]
+        if self.image_lower is not None:
+            return PostDataset(**common, texts=texts, image_lower=self.image_lower[idx])
         return PostDataset(**common, texts=texts, pixels=self.pixels[idx])
 
 
@@ -264,7 +272,12 @@ class Collate:
         if "text" not in inputs[0]:
             return stacked, y
         stacked.update(tokenize(self.tokenizer, self.max_length, [x["text"] for x in inputs]))
-        if self.flip:
+        if "image_lower" in stacked:
+            # Precomputed lower-layer outputs of the image and of its mirror image.
+            variant = (torch.rand(len(y)) < 0.5).long() if self.flip else \
+                torch.zeros(len(y), dtype=torch.long)
+            stacked["image_lower"] = stacked["image_lower"][torch.arange(len(y)), variant]
+        elif self.flip:
             flip = torch.rand(len(y)) < 0.5
             stacked["pixels"][flip] = stacked["pixels"][flip].flip(-1)
         return stacked, y

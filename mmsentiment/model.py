@@ -9,7 +9,7 @@ from .encoders import ImageEncoder, TextEncoder
 
 FINETUNE_MODES = ("full", "top", "frozen")
 TOP_TEXT_LAYERS = 2
-TOP_IMAGE_STAGES = 3
+TOP_IMAGE_BLOCKS = 2
 
 
 class MultimodalNet(nn.Module):
@@ -28,8 +28,9 @@ class MultimodalNet(nn.Module):
         text_encoder: the text encoder module.
         image_encoder: the image encoder module.
         head: a fusion head from :mod:`mmsentiment.fusion`.
-        finetune: ``"full"`` trains everything, ``"top"`` only the top transformer layers and
-            image stages (plus the head), ``"frozen"`` only the head.
+        finetune: ``"full"`` trains everything; ``"top"`` only the top 2 transformer layers
+            of the text encoder, the top 2 block stages and head convolution of the image
+            encoder, and the fusion head; ``"frozen"`` only the fusion head.
         modality_dropout: share of complete training rows whose text is hidden, and share
             whose image is hidden (at most 0.5).
     """
@@ -46,37 +47,39 @@ class MultimodalNet(nn.Module):
         self.head = head
         self.finetune = finetune
         self.modality_dropout = modality_dropout
+        self.cache_keys: tuple[str, str] | None = None  # set by frozen fits (feature cache)
         self.missing_text = nn.Parameter(torch.zeros(text_encoder.dim))
         self.missing_image = nn.Parameter(torch.zeros(image_encoder.dim))
-        self._frozen: list[nn.Module] = []
+        self._trainable: list[nn.Module] = []
         self._freeze()
 
     def _freeze(self) -> None:
         if self.finetune == "full":
             return
-        if self.finetune == "frozen":
-            frozen = [self.text_encoder, self.image_encoder]
-        else:
-            layers = self.text_encoder.transformer_layers()
-            stages = self.image_encoder.top_layers()
-            trainable = layers[-TOP_TEXT_LAYERS:] + stages[-TOP_IMAGE_STAGES:]
-            for enc in (self.text_encoder, self.image_encoder):
-                enc.requires_grad_(False)
+        self.text_encoder.requires_grad_(False)
+        self.image_encoder.requires_grad_(False)
+        if self.finetune == "top":
+            trainable = (self.text_encoder.transformer_layers()[-TOP_TEXT_LAYERS:]
+                         + self.image_encoder.top_modules(TOP_IMAGE_BLOCKS))
             for module in trainable:
                 module.requires_grad_(True)
-            frozen = [m for m in layers[:-TOP_TEXT_LAYERS] + stages[:-TOP_IMAGE_STAGES]]
-            frozen += [m for m in self.text_encoder.modules()
-                       if isinstance(m, nn.Embedding)]
-        for module in frozen:
-            module.requires_grad_(False)
-        # Plain list: the modules are registered already, this only remembers which to keep
-        # in eval mode (no dropout, fixed batch-norm statistics) while the rest trains.
-        object.__setattr__(self, "_frozen", frozen)
+            # A plain list: these modules are registered already; it only remembers which
+            # parts of the encoders train.
+            object.__setattr__(self, "_trainable", trainable)
+
+    @property
+    def caches_image_lower(self) -> bool:
+        """Whether ``"top"`` fits can compute the image encoder's frozen lower part once."""
+        return self.finetune == "top" and self.image_encoder.splittable()
 
     def train(self, mode: bool = True) -> MultimodalNet:
+        # Frozen encoder parts stay in eval mode (no dropout, fixed batch-norm statistics).
         super().train(mode)
-        for module in self._frozen:
-            module.eval()
+        if self.finetune != "full":
+            self.text_encoder.eval()
+            self.image_encoder.eval()
+            for module in self._trainable:
+                module.train(mode)
         return self
 
     def encode_text(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
@@ -89,10 +92,12 @@ class MultimodalNet(nn.Module):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, pixels=None,
                 text_features=None, image_features=None, text_present=None,
-                image_present=None) -> torch.Tensor:
+                image_present=None, image_lower=None) -> torch.Tensor:
         if text_features is None:
             text_features = self.encode_text(input_ids, attention_mask, token_type_ids)
-        if image_features is None:
+        if image_features is None and image_lower is not None:
+            image_features = self.image_encoder.upper(image_lower.float(), TOP_IMAGE_BLOCKS)
+        elif image_features is None:
             image_features = self.encode_image(pixels)
         n = len(text_features)
         ones = torch.ones(n, dtype=torch.bool, device=text_features.device)

@@ -6,6 +6,8 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The feature cache of this test session lives in a fresh folder, not the user's cache.
+os.environ.setdefault("MMSENTIMENT_CACHE", __import__("tempfile").mkdtemp(prefix="mms-cache-"))
 
 from pathlib import Path  # noqa: E402
 

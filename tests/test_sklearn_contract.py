@@ -206,3 +206,38 @@ def test_unavailable_encoder_names_the_fix(small):
         MultimodalSentimentClassifier(**FAST, text_encoder="no-such/model-xyz").fit(X, y)
     with pytest.raises(EncoderUnavailableError, match="offline encoders"):
         MultimodalSentimentClassifier(**FAST, image_encoder="resnet18").fit(X, y)
+
+
+def test_image_encoder_split_is_exact():
+    import torch
+
+    from mmsentiment.encoders import ImageEncoder
+
+    enc = ImageEncoder("tf_efficientnet_lite0").eval()
+    x = torch.randint(0, 255, (2, 3, 224, 224), dtype=torch.uint8)
+    with torch.inference_mode():
+        torch.testing.assert_close(enc.upper(enc.lower(x, 2), 2), enc(x))
+
+
+def test_top_finetune_trains_on_precomputed_lower_layers(small):
+    X, y = small
+    clf = MultimodalSentimentClassifier(finetune="top", max_epochs=1, batch_size=12,
+                                        validation_fraction=None, random_state=0)
+    fresh = clf._build_module(3)
+    clf.fit(X, y)
+    module = clf.net_.module_
+    assert module.caches_image_lower
+    lowest = module.image_encoder.model.blocks[0]
+    top = module.image_encoder.model.blocks[-1]
+    before = dict(fresh.image_encoder.model.named_parameters())
+    after = dict(module.image_encoder.model.named_parameters())
+    changed = {k for k in before if not np.allclose(before[k].detach(), after[k].detach())}
+    assert any(k.startswith("blocks.6") for k in changed)
+    assert not any(k.startswith(("blocks.0", "conv_stem", "bn1")) for k in changed)
+    # Frozen batch-norm statistics did not move either.
+    np.testing.assert_array_equal(
+        fresh.image_encoder.model.bn1.running_mean.numpy(),
+        module.image_encoder.model.bn1.running_mean.numpy())
+    module.train()
+    assert not lowest.training and top.training and not module.text_encoder.training
+    assert clf.predict_proba(X).shape == (len(X), 3)

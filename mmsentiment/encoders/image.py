@@ -117,15 +117,40 @@ class ImageEncoder(nn.Module):
         self.register_buffer("std", torch.tensor(self.preprocessing.std).view(1, 3, 1, 1),
                              persistent=False)
 
-    def top_layers(self) -> list[nn.Module]:
-        """The model's trunk as a list of stages, lowest first, for partial fine-tuning."""
-        blocks = getattr(self.model, "blocks", None) or getattr(self.model, "stages", None)
-        if blocks is None:
-            return list(self.model.children())
-        head = [m for n, m in self.model.named_children() if n in ("conv_head", "bn2", "norm")]
-        return list(blocks) + head
+    def cache_key(self) -> str:
+        """Folder name for this encoder's outputs in the feature cache: the model name and a
+        fingerprint of its current weights and preprocessing."""
+        from ..cache import fingerprint, slug
+
+        return f"image-{slug(self.name)}-" + fingerprint(
+            self.name, self.preprocessing, "pooled", *self.model.state_dict().values())
+
+    def splittable(self) -> bool:
+        """Whether the trunk can be cut into a cached lower part and a trained upper part
+        (timm's EfficientNet/MobileNet family: ``conv_stem``, ``blocks``, ``conv_head``)."""
+        return all(hasattr(self.model, a) for a in ("conv_stem", "bn1", "blocks",
+                                                     "conv_head", "bn2"))
+
+    def top_modules(self, n_top: int) -> list[nn.Module]:
+        """The modules trained by partial fine-tuning: the last ``n_top`` block stages and
+        the head convolution (or the last ``n_top`` children for other architectures)."""
+        if self.splittable():
+            return list(self.model.blocks[-n_top:]) + [self.model.conv_head, self.model.bn2]
+        return list(self.model.children())[-n_top:]
+
+    def _normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        x = pixels.to(self.mean.dtype).div_(255.0)
+        return (x - self.mean) / self.std
+
+    def lower(self, pixels: torch.Tensor, n_top: int) -> torch.Tensor:
+        """Feature maps below the top ``n_top`` block stages (see :meth:`splittable`)."""
+        x = self.model.bn1(self.model.conv_stem(self._normalize(pixels)))
+        return self.model.blocks[:-n_top](x)
+
+    def upper(self, x: torch.Tensor, n_top: int) -> torch.Tensor:
+        """Pooled vectors from :meth:`lower`'s feature maps; ``upper(lower(p)) == forward(p)``."""
+        x = self.model.bn2(self.model.conv_head(self.model.blocks[-n_top:](x)))
+        return self.model.forward_head(x)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        x = pixels.to(self.mean.dtype).div_(255.0)
-        x = (x - self.mean) / self.std
-        return self.model(x)
+        return self.model(self._normalize(pixels))

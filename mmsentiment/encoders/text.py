@@ -75,6 +75,15 @@ class TextEncoder(nn.Module):
         """Longest token sequence the model takes; longer texts are truncated."""
         return int(self.model.max_seq_length)
 
+    def cache_key(self) -> str:
+        """Folder name for this encoder's outputs in the feature cache: the model name and a
+        fingerprint of its current weights and truncation length."""
+        from ..cache import fingerprint, slug
+
+        return f"text-{slug(self.name)}-" + fingerprint(
+            self.name, self.max_length, type(self.tokenizer).__name__, "pooled",
+            *self.model.state_dict().values())
+
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """Tokenize and pad to the longest text of this batch (never to a fixed length)."""
         return tokenize(self.tokenizer, self.max_length, texts)
