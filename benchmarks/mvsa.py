@@ -79,6 +79,8 @@ PUBLISHED = [  # test part of the standard split (GUIDE.md section 3; MVSA READM
 DESCRIPTIONS = {
     "default": "MultimodalSentimentClassifier() defaults: joint fine-tuning of MiniLM + "
                "EfficientNet-Lite0, concat fusion",
+    "default-v0": "the defaults at commit 8ada438, before modality dropout: joint "
+                  "fine-tuning, concat fusion",
     "frozen": "frozen encoders, concat head trained on their features",
     "paper": "the paper's method: its fusion, AdamW 3e-5 everywhere, both encoders unfrozen",
     "top": "partial fine-tuning: top 2 MiniLM layers, top 2 EfficientNet block stages + "

