@@ -64,7 +64,9 @@ def image_key(image) -> str | None:
     """
     digest = hashlib.sha256()
     if isinstance(image, Image.Image):
-        digest.update(f"{image.mode}{image.size}".encode())
+        # Everything decoding looks at: pixels, palette, transparency, EXIF orientation.
+        digest.update(f"{image.mode}{image.size}{image.info.get('transparency')}".encode())
+        digest.update(f"{image.getexif().get(0x0112)}{image.getpalette()}".encode())
         digest.update(image.tobytes())
         return digest.hexdigest()
     try:

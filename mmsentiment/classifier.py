@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import warnings
@@ -47,8 +48,12 @@ class WarmupCosine:
     def __init__(self, total_steps: int, warmup_steps: int) -> None:
         self.total_steps = max(1, total_steps)
         self.warmup_steps = max(0, warmup_steps)
+        # skorch restarts the scheduler at "epochs done" on a resumed fit; the offset turns
+        # that into "batches done".
+        self.offset = 0
 
     def __call__(self, step: int) -> float:
+        step += self.offset
         if step < self.warmup_steps:
             return (step + 1) / (self.warmup_steps + 1)
         span = max(1, self.total_steps - self.warmup_steps)
@@ -266,7 +271,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         seed = int(rng.randint(np.iinfo(np.int32).max))
         device = resolve_device(self.device)
 
-        with torch.random.fork_rng(devices=[]):
+        cuda = [torch.cuda.current_device()] if device.startswith("cuda") else []
+        with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
             module = self._build_module(len(self.classes_))
             if self.finetune == "frozen":
@@ -286,6 +292,9 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             else:
                 self.net_.fit(train, y=None)
         self.interrupted_ = status.interrupted
+        early = dict(self.net_.callbacks_).get("early_stopping")
+        if early is not None:
+            early.best_model_weights_ = None  # restored already; keep pickles small
         if self.checkpoint_dir is not None and not status.interrupted:
             stamp = Path(self.checkpoint_dir) / "fit.json"
             stamp.write_text(json.dumps({**json.loads(stamp.read_text()), "finished": True}))
@@ -308,8 +317,9 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         digest = hashlib.sha256()
         params = {k: v for k, v in self.get_params().items() if k not in ("verbose", "device")}
         digest.update(json.dumps(params, sort_keys=True, default=str).encode())
-        for row in zip(texts, images, y):
-            digest.update(repr(row).encode())
+        for text, image, label in zip(texts, images, y):
+            content = image_key(image) if image is not None else None
+            digest.update(repr((text, content, label)).encode())
         return digest.hexdigest()
 
     def _resume(self, texts: list, images: list, y) -> int:
@@ -329,8 +339,11 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             previous = json.loads(stamp.read_text())
             if previous.get("fingerprint") == fingerprint and not previous.get("finished"):
                 self.net_.initialize()
-                self.net_.load_params(checkpoint=dict(self.net_.callbacks_)["checkpoint"])
+                callbacks = dict(self.net_.callbacks_)
+                self.net_.load_params(checkpoint=callbacks["checkpoint"])
                 done = len(self.net_.history)
+                batches = int(sum(self.net_.history[:, "train_batch_count"]))
+                callbacks["lr_schedule"].kwargs["lr_lambda"].offset = batches - done
         stamp.write_text(json.dumps({"fingerprint": fingerprint}))
         if done and self.verbose:
             print(f"Resuming from {folder}: {done} of {self.max_epochs} epochs done.")
@@ -538,6 +551,29 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(proba, axis=1)]
 
     # ------------------------------------------------------------------ persistence
+    def __getstate__(self) -> dict:
+        # The fitted net goes through torch.save, so that every tensor in it (module,
+        # optimizer, callbacks) can be mapped onto the CPU when a GPU-trained model is
+        # unpickled on a machine without one.
+        state = self.__dict__.copy()
+        if "net_" in state:
+            buffer = io.BytesIO()
+            torch.save(state.pop("net_"), buffer)
+            state["_net_bytes"] = buffer.getvalue()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        net_bytes = state.pop("_net_bytes", None)
+        self.__dict__.update(state)
+        if net_bytes is not None:
+            gpu = torch.cuda.is_available()
+            self.net_ = torch.load(io.BytesIO(net_bytes), weights_only=False,
+                                   map_location=None if gpu else "cpu")
+            if not gpu and str(self.net_.device).startswith("cuda"):
+                warnings.warn("This model was trained on a GPU; no GPU is visible, so it "
+                              "predicts on the CPU.", UserWarning, stacklevel=2)
+                self.net_.set_params(device="cpu")
+
     def save(self, path, self_contained: bool = False) -> Path:
         """Save the fitted model as one safetensors file (weights + JSON config).
 

@@ -113,9 +113,9 @@ def load_image(image, prep: ImagePreprocessing) -> np.ndarray:
             has more pixels than ``PIL.Image.MAX_IMAGE_PIXELS`` (a decompression bomb).
     """
     if isinstance(image, Image.Image):
-        img = image
-    else:
-        img = Image.open(os.fspath(image))
+        image.load()
+        return _prepare(image, prep)
+    with Image.open(os.fspath(image)) as img:
         if img.width * img.height > (Image.MAX_IMAGE_PIXELS or math.inf):
             raise ValueError(
                 f"{img.width}x{img.height} pixels is above the decompression-bomb limit "
@@ -123,7 +123,11 @@ def load_image(image, prep: ImagePreprocessing) -> np.ndarray:
             )
         # JPEG draft mode decodes at a reduced scale directly: much faster for large photos.
         img.draft("RGB", (prep.resize_to, prep.resize_to))
-    img.load()
+        img.load()
+        return _prepare(img, prep)
+
+
+def _prepare(img: Image.Image, prep: ImagePreprocessing) -> np.ndarray:
     img = ImageOps.exif_transpose(img)
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         img = img.point(lambda v: v / 256).convert("L")
@@ -162,7 +166,9 @@ def load_images(images: Sequence, prep: ImagePreprocessing, n_threads: int | Non
         try:
             pixels[i] = torch.from_numpy(load_image(images[i], prep))
             present[i] = True
-        except (OSError, ValueError, TypeError, SyntaxError, Image.DecompressionBombError) as exc:
+        except Exception as exc:  # noqa: BLE001 - malformed files raise many types (EOFError,
+            # struct.error, IndexError, ...); each is recorded with its reason, and the policy
+            # (raise naming every row, or treat as missing) applies to all of them at once.
             failures.append((i, images[i], f"{type(exc).__name__}: {exc}"))
 
     threads = n_threads or min(4, os.cpu_count() or 1)

@@ -10,6 +10,7 @@ unless ``self_contained=True`` asks for a copy. Loading needs those encoders to 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ def save_model(clf, path, self_contained: bool = False) -> Path:
     classes = clf.classes_.tolist()
     try:
         json.dumps(classes)
-        params = json.loads(json.dumps(clf.get_params()))
+        params = json.loads(json.dumps(clf.get_params(), default=os.fspath))
     except TypeError as exc:
         raise TypeError(
             f"The classes or parameters cannot be written as JSON ({exc}); use joblib for "

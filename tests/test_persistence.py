@@ -155,3 +155,15 @@ def test_checkpoint_resumes_an_interrupted_fit(demo, tmp_path):
     # A fit on other data does not resume from that checkpoint.
     other = MultimodalSentimentClassifier(**params).fit(X.iloc[:100], y[:100])
     assert len(other.history_) == 6 and other.history_[0, "epoch"] == 1
+
+
+def test_pickle_routes_the_net_through_torch_save(frozen):
+    # torch.save/torch.load(map_location=...) can move every tensor of the net (module,
+    # optimizer, callbacks) onto the CPU when a GPU-trained model is unpickled without a GPU.
+    state = frozen.__getstate__()
+    assert "net_" not in state and isinstance(state["_net_bytes"], bytes)
+    clone = MultimodalSentimentClassifier.__new__(MultimodalSentimentClassifier)
+    clone.__setstate__(state)
+    assert str(clone.net_.device) == "cpu"
+    early = dict(frozen.net_.callbacks_)["early_stopping"]
+    assert early.best_model_weights_ is None  # no second copy of the weights in the pickle

@@ -124,10 +124,12 @@ class ImageEncoder(nn.Module):
 
     def top_modules(self, n_top: int) -> list[nn.Module]:
         """The modules trained by partial fine-tuning: the last ``n_top`` block stages and
-        the head convolution (or the last ``n_top`` children for other architectures)."""
+        the head convolution (for other architectures, the last ``n_top`` children that
+        hold weights)."""
         if self.splittable():
             return list(self.model.blocks[-n_top:]) + [self.model.conv_head, self.model.bn2]
-        return list(self.model.children())[-n_top:]
+        with_params = [m for m in self.model.children() if any(True for _ in m.parameters())]
+        return with_params[-n_top:]
 
     def _normalize(self, pixels: torch.Tensor) -> torch.Tensor:
         x = pixels.to(self.mean.dtype).div_(255.0)
