@@ -109,7 +109,7 @@ def write_table(path: Path) -> None:
     lines = [
         "# Benchmarks: MVSA-Single",
         "",
-        "Regenerate: `python benchmarks/mvsa.py --configs default frozen --seeds 0` then",
+        "Regenerate: `python benchmarks/mvsa.py --configs default frozen top --seeds 0` then",
         "`python benchmarks/mvsa.py --table`. Trained on the 3,611 train posts, measured on the",
         "450 dev posts of the standard split; the test part is never read. Machine: "
         + next(iter(rows.values()))["machine"] + ", no GPU.",

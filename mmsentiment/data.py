@@ -44,6 +44,30 @@ def _rows(items: list[tuple[int, object]]) -> str:
     return ", ".join(f"row {i}: {v!r}" for i, v in items[:MAX_ERRORS_SHOWN])
 
 
+def raw_columns(X, text_column: str, image_column: str) -> tuple[list, list]:
+    """The text and image columns of ``X`` as lists, values untouched.
+
+    Raises:
+        ValueError: for a DataFrame without the columns, or an array without 2 columns.
+    """
+    if isinstance(X, pd.DataFrame):
+        missing = [c for c in (text_column, image_column) if c not in X.columns]
+        if missing:
+            raise ValueError(
+                f"X lacks the column(s) {missing}; it has {list(X.columns)}. Rename them or "
+                "set text_column= / image_column= on the classifier."
+            )
+        return X[text_column].tolist(), X[image_column].tolist()
+    arr = np.asarray(X, dtype=object)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        n_features = arr.shape[1] if arr.ndim == 2 else "no"
+        raise ValueError(
+            f"X has {n_features} feature(s) (columns) but 2 are required: the text and the "
+            f"image of each post (a DataFrame or a 2-column array; got shape {arr.shape})."
+        )
+    return arr[:, 0].tolist(), arr[:, 1].tolist()
+
+
 def extract_columns(X, text_column: str, image_column: str) -> tuple[list, list]:
     """Split ``X`` into texts and images, with ``None`` where a modality is missing.
 
@@ -58,24 +82,26 @@ def extract_columns(X, text_column: str, image_column: str) -> tuple[list, list]
     >>> extract_columns([["so happy", "a.jpg"], ["  ", None]], "text", "image_path")
     (['so happy', None], ['a.jpg', None])
     """
-    if isinstance(X, pd.DataFrame):
-        missing = [c for c in (text_column, image_column) if c not in X.columns]
-        if missing:
-            raise ValueError(
-                f"X lacks the column(s) {missing}; it has {list(X.columns)}. Rename them or "
-                "set text_column= / image_column= on the classifier."
-            )
-        texts, images = X[text_column].tolist(), X[image_column].tolist()
-    else:
-        arr = np.asarray(X, dtype=object)
-        if arr.ndim != 2 or arr.shape[1] != 2:
-            n_features = arr.shape[1] if arr.ndim == 2 else "no"
-            raise ValueError(
-                f"X has {n_features} feature(s) (columns) but 2 are required: the text and the "
-                f"image of each post (a DataFrame or a 2-column array; got shape {arr.shape})."
-            )
-        texts, images = arr[:, 0].tolist(), arr[:, 1].tolist()
+    texts, images = raw_columns(X, text_column, image_column)
     return _clean_texts(texts), _clean_images(images)
+
+
+def is_missing_image(value) -> bool:
+    """True for an image value that marks a missing image: None, NaN or a blank string."""
+    return is_missing(value) or (isinstance(value, str) and not value.strip())
+
+
+class DecompressionBomb(ValueError):
+    """An image with more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``."""
+
+
+def check_pixel_limit(img: Image.Image) -> None:
+    """Refuse images over PIL's pixel limit (PIL itself only warns up to twice the limit)."""
+    if img.width * img.height > (Image.MAX_IMAGE_PIXELS or math.inf):
+        raise DecompressionBomb(
+            f"{img.width}x{img.height} pixels is above the decompression-bomb limit "
+            f"PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS}"
+        )
 
 
 def _clean_texts(texts: list) -> list:
@@ -96,8 +122,7 @@ def _clean_images(images: list) -> list:
             f"{len(bad)} image(s) are neither paths, PIL images nor missing values "
             f"({_rows(bad)})."
         )
-    return [None if is_missing(v) or (isinstance(v, str) and not v.strip()) else v
-            for v in images]
+    return [None if is_missing_image(v) else v for v in images]
 
 
 def load_image(image, prep: ImagePreprocessing) -> np.ndarray:
@@ -116,11 +141,7 @@ def load_image(image, prep: ImagePreprocessing) -> np.ndarray:
         image.load()
         return _prepare(image, prep)
     with Image.open(os.fspath(image)) as img:
-        if img.width * img.height > (Image.MAX_IMAGE_PIXELS or math.inf):
-            raise ValueError(
-                f"{img.width}x{img.height} pixels is above the decompression-bomb limit "
-                f"PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS}"
-            )
+        check_pixel_limit(img)
         # JPEG draft mode decodes at a reduced scale directly: much faster for large photos.
         img.draft("RGB", (prep.resize_to, prep.resize_to))
         img.load()

@@ -11,7 +11,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .data import is_missing
+from .data import (
+    DecompressionBomb,
+    check_pixel_limit,
+    is_missing,
+    is_missing_image,
+    raw_columns,
+)
 
 LONG_TEXT_CHARS = 2000
 TINY_IMAGE_PX = 32
@@ -74,12 +80,14 @@ def _inspect_image(value) -> tuple[str | None, str | None]:
         return "unreadable_image", f"{path}: empty file"
     try:
         with Image.open(path) as img:
-            if img.width * img.height > (Image.MAX_IMAGE_PIXELS or float("inf")):
-                return "decompression_bomb", f"{path}: {img.width}x{img.height}"
+            check_pixel_limit(img)
             mode, size, frames = img.mode, img.size, getattr(img, "n_frames", 1)
             img.draft("RGB", (64, 64))
             img.load()
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except (DecompressionBomb, Image.DecompressionBombError) as exc:
+        return "decompression_bomb", f"{path}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - as in data.load_images: any decode error
+        # of a malformed file is reported for its row, whatever its type.
         return "unreadable_image", f"{path}: {type(exc).__name__}: {exc}"
     if min(size) < TINY_IMAGE_PX:
         return "tiny_image", f"{path}: {size[0]}x{size[1]}"
@@ -115,23 +123,13 @@ def validate(X, y=None, text_column: str = "text", image_column: str = "image_pa
         found.setdefault(kind, []).append(row)
         details.setdefault(kind, []).append(detail)
 
-    if isinstance(X, pd.DataFrame):
-        absent = [c for c in (text_column, image_column) if c not in X.columns]
-        if absent:
-            report = ValidationReport(len(X))
-            report.problems.append(Problem(
-                "error", "missing_column", len(absent), [],
-                f"X lacks {absent}; it has {list(X.columns)}"))
-            return report
-        texts, images = X[text_column].tolist(), X[image_column].tolist()
-    else:
-        arr = np.asarray(X, dtype=object)
-        if arr.ndim != 2 or arr.shape[1] != 2:
-            report = ValidationReport(len(arr) if arr.ndim else 0)
-            report.problems.append(Problem(
-                "error", "wrong_shape", 1, [], f"X must have 2 columns, has shape {arr.shape}"))
-            return report
-        texts, images = arr[:, 0].tolist(), arr[:, 1].tolist()
+    try:
+        texts, images = raw_columns(X, text_column, image_column)
+    except ValueError as exc:
+        report = ValidationReport(len(X) if hasattr(X, "__len__") else 0)
+        kind = "missing_column" if isinstance(X, pd.DataFrame) else "wrong_shape"
+        report.problems.append(Problem("error", kind, 1, [], str(exc)))
+        return report
     report = ValidationReport(len(texts))
     if not texts:
         report.problems.append(Problem("error", "empty", 0, [], "X holds no rows"))
@@ -148,7 +146,7 @@ def validate(X, y=None, text_column: str = "text", image_column: str = "image_pa
             add("long_text", i, f"{len(t)} chars")
     image_rows = []
     for i, v in enumerate(images):
-        if is_missing(v) or (isinstance(v, str) and not v.strip()):
+        if is_missing_image(v):
             add("missing_image", i)
         elif not isinstance(v, (str, os.PathLike, Image.Image)):
             add("image_not_path", i, repr(v))
