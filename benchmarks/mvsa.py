@@ -25,8 +25,14 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "mvsa.jsonl"
 DEFAULT_ROOT = HERE.parent.parent / "shared" / "data" / "MVSA_Single"
 
+JOINT = {"validation_fraction": None, "class_weight": {"neutral": 1.5}}
 CONFIGS: dict[str, dict] = {
     "default": {},
+    "joint": JOINT,
+    # One modality removed from train and dev alike: the same estimator then never runs the
+    # other encoder.
+    "text-only": {**JOINT, "drop": "image_path"},
+    "image-only": {**JOINT, "drop": "text"},
     "frozen": {"finetune": "frozen", "max_epochs": 30, "patience": 3},
     "paper": {"fusion": "paper", "lr": 3e-5, "text_encoder_lr": 3e-5,
               "image_encoder_lr": 3e-5, "max_epochs": 30, "patience": 2},
@@ -34,35 +40,55 @@ CONFIGS: dict[str, dict] = {
 }
 
 
-def run_one(name: str, seed: int, root: Path) -> dict:
-    """Fit configuration ``name`` with ``seed`` and measure it on dev."""
+def subsample(train, fraction: float, seed: int):
+    """A stratified ``fraction`` of the training posts (all of them for 1.0)."""
+    from sklearn.model_selection import train_test_split
+
+    if fraction >= 1.0:
+        return train
+    part, _ = train_test_split(train, train_size=fraction, stratify=train["label"],
+                               random_state=seed)
+    return part
+
+
+def run_one(name: str, seed: int, root: Path, fraction: float = 1.0) -> dict:
+    """Fit configuration ``name`` with ``seed`` on a ``fraction`` of train; measure on dev."""
     from sklearn.metrics import accuracy_score, f1_score
 
     from mmsentiment import MultimodalSentimentClassifier, load_mvsa
 
-    train, dev = load_mvsa(root, "train"), load_mvsa(root, "dev")
+    params = dict(CONFIGS[name])
+    drop = params.pop("drop", None)
+    train = subsample(load_mvsa(root, "train"), fraction, seed)
+    dev = load_mvsa(root, "dev")
     cols = ["text", "image_path"]
-    clf = MultimodalSentimentClassifier(**CONFIGS[name], random_state=seed, verbose=1)
+    X_train, X_dev = train[cols], dev[cols]
+    if drop is not None:
+        X_train, X_dev = X_train.assign(**{drop: None}), X_dev.assign(**{drop: None})
+    clf = MultimodalSentimentClassifier(**params, random_state=seed, verbose=1)
     start = time.perf_counter()
-    clf.fit(train[cols], train["label"])
+    clf.fit(X_train, train["label"])
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
-    pred = clf.predict(dev[cols])
+    pred = clf.predict(X_dev)
     predict_s = time.perf_counter() - start
     y = dev["label"]
-    # Missing modalities: the same model with every dev image removed, then every text.
-    text_only = clf.predict(dev[cols].assign(image_path=None))
-    image_only = clf.predict(dev[cols].assign(text=None))
+    extra = {}
+    if drop is None:
+        # Missing modalities: the same model with every dev image removed, then every text.
+        extra = {"dev_accuracy_no_images":
+                 accuracy_score(y, clf.predict(X_dev.assign(image_path=None))),
+                 "dev_accuracy_no_texts": accuracy_score(y, clf.predict(X_dev.assign(text=None)))}
     return {
-        "config": name, "seed": seed,
-        "params": {k: v for k, v in clf.get_params().items() if isinstance(v, (int, float, str))},
+        "config": name, "seed": seed, "fraction": fraction, "n_train": len(train),
+        "params": {k: v for k, v in clf.get_params().items()
+                   if isinstance(v, (int, float, str, dict))},
         "commit": subprocess.run(["git", "describe", "--always", "--dirty"], cwd=HERE,
                                  capture_output=True, text=True).stdout.strip(),
         "dev_accuracy": accuracy_score(y, pred),
         "dev_weighted_f1": f1_score(y, pred, average="weighted"),
         "dev_macro_f1": f1_score(y, pred, average="macro"),
-        "dev_accuracy_no_images": accuracy_score(y, text_only),
-        "dev_accuracy_no_texts": accuracy_score(y, image_only),
+        **extra,
         "fit_seconds": fit_s, "epochs": len(clf.history_),
         "predict_posts_per_s": len(dev) / predict_s,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -156,14 +182,17 @@ def main() -> int:
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     parser.add_argument("--configs", nargs="*", default=["default"], choices=sorted(CONFIGS))
     parser.add_argument("--seeds", nargs="*", type=int, default=[0])
-    parser.add_argument("--child", nargs=2, metavar=("CONFIG", "SEED"), help=argparse.SUPPRESS)
+    parser.add_argument("--fractions", nargs="*", type=float, default=[1.0],
+                        help="shares of train to fit on (a learning curve)")
+    parser.add_argument("--child", nargs=3, metavar=("CONFIG", "SEED", "FRACTION"),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--table", action="store_true", help="rewrite docs/benchmarks.md")
     args = parser.parse_args()
     if args.table:
         write_table(HERE.parent / "docs" / "benchmarks.md")
         return 0
     if args.child:
-        result = run_one(args.child[0], int(args.child[1]), args.root)
+        result = run_one(args.child[0], int(args.child[1]), args.root, float(args.child[2]))
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         with open(RESULTS, "a") as fh:
             fh.write(json.dumps(result) + "\n")
@@ -173,9 +202,10 @@ def main() -> int:
         print(f"MVSA-Single not found at {args.root}; pass --root.", file=sys.stderr)
         return 2
     for name in args.configs:
-        for seed in args.seeds:
-            subprocess.run([sys.executable, __file__, "--root", str(args.root),
-                            "--child", name, str(seed)], check=True)
+        for fraction in args.fractions:
+            for seed in args.seeds:
+                subprocess.run([sys.executable, __file__, "--root", str(args.root),
+                                "--child", name, str(seed), str(fraction)], check=True)
     return 0
 
 

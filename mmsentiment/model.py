@@ -12,6 +12,11 @@ TOP_TEXT_LAYERS = 2
 TOP_IMAGE_BLOCKS = 2
 
 
+def _none(present: torch.Tensor | None) -> bool:
+    """Whether a presence mask says that no row of the batch has this modality."""
+    return present is not None and not bool(present.any())
+
+
 class MultimodalNet(nn.Module):
     """Both encoders and a fusion head, jointly trainable end to end.
 
@@ -93,19 +98,25 @@ class MultimodalNet(nn.Module):
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, pixels=None,
                 text_features=None, image_features=None, text_present=None,
                 image_present=None, image_lower=None) -> torch.Tensor:
-        if text_features is None:
+        # A batch without any text (or image) skips that encoder: training on texts alone
+        # costs no image forward pass, and vice versa.
+        if text_features is None and _none(text_present):
+            text_features = self.missing_text.expand(len(text_present), -1)
+        elif text_features is None:
             text_features = self.encode_text(input_ids, attention_mask, token_type_ids)
-        if image_features is None and image_lower is not None:
+        if image_features is None and _none(image_present):
+            image_features = self.missing_image.expand(len(image_present), -1)
+        elif image_features is None and image_lower is not None:
             image_features = self.image_encoder.upper(image_lower.float(), TOP_IMAGE_BLOCKS)
         elif image_features is None:
             image_features = self.encode_image(pixels)
-        n = len(text_features)
-        ones = torch.ones(n, dtype=torch.bool, device=text_features.device)
+        n, device = len(text_features), text_features.device
+        ones = torch.ones(n, dtype=torch.bool, device=device)
         text_present = ones if text_present is None else text_present
         image_present = ones if image_present is None else image_present
         if self.training and self.modality_dropout > 0:
             both = text_present & image_present
-            draw = torch.rand(n, device=text_features.device)
+            draw = torch.rand(n, device=device)
             p = self.modality_dropout
             text_present = text_present & ~(both & (draw < p))
             image_present = image_present & ~(both & (draw >= p) & (draw < 2 * p))
