@@ -7,13 +7,20 @@
 
 from .classifier import MultimodalSentimentClassifier
 from .datasets import load_demo, load_mvsa
+from .embedders import ImageEmbedder, TextEmbedder
 from .encoders import EncoderUnavailableError
+from .plots import plot_confusion_matrix, plot_learning_curve, plot_training_curves
 from .validation import ValidationReport, validate
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MultimodalSentimentClassifier",
+    "TextEmbedder",
+    "ImageEmbedder",
+    "plot_training_curves",
+    "plot_confusion_matrix",
+    "plot_learning_curve",
     "EncoderUnavailableError",
     "load_demo",
     "load_mvsa",

@@ -107,7 +107,7 @@ class FeatureCache:
         shape: the shape of one entry.
         dtype: the numpy dtype of one entry.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> cache = FeatureCache(tempfile.mkdtemp(), "demo-encoder", (3,), "float32")
         >>> cache.put("abc", np.ones(3, dtype="float32"))

@@ -18,12 +18,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
 from skorch.helper import predefined_split
 from torch import nn
 
-from .cache import FeatureCache, image_key, resolve_cache_dir, text_key
+from .cache import image_key, resolve_cache_dir
+from .callbacks import EpochProgress, TrainingStatus
 from .data import (
     IMAGE_POLICIES,
     Collate,
@@ -33,8 +33,10 @@ from .data import (
     load_images,
 )
 from .encoders import ImageEncoder, TextEncoder
+from .features import image_features, text_features
 from .fusion import FUSIONS
 from .model import FINETUNE_MODES, MultimodalNet
+from .precision import PRECISIONS, MixedPrecisionNet
 
 
 class WarmupCosine:
@@ -79,18 +81,18 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
 
     A sentence-transformers text encoder and a timm image encoder each turn a post into a
     vector; a fusion head maps the pair onto class scores, and the whole network is trained
-    end to end through skorch (Toledo & Marcacini, 2022). Encoders are loaded in :meth:`fit`,
-    never in ``__init__``, so :func:`~sklearn.base.clone` and grid searches stay cheap.
+    end to end through skorch (Toledo & Marcacini, 2022). Encoders are loaded in `fit`,
+    never in ``__init__``, so `sklearn.base.clone` and grid searches stay cheap.
 
     Parameters
     ----------
     text_encoder : str, default="all-MiniLM-L6-v2"
         A sentence-transformers model name or local folder. Installed weights (see
-        :data:`mmsentiment.encoders.OFFLINE_TEXT_ENCODERS`) are used first.
+        `mmsentiment.encoders.OFFLINE_TEXT_ENCODERS`) are used first.
     image_encoder : str, default="tf_efficientnet_lite0"
         A timm model name, optionally ``"name@/path/to/weights.pth"``.
     fusion : {"concat", "paper"}, default="concat"
-        The fusion head (:mod:`mmsentiment.fusion`); ``"paper"`` is the published one.
+        The fusion head (`mmsentiment.fusion`); ``"paper"`` is the published one.
     finetune : {"full", "top", "frozen"}, default="full"
         What trains besides the head: both whole encoders (joint fine-tuning); only their
         top layers (the top 2 transformer layers, the top 2 image block stages and the head
@@ -126,7 +128,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         image file, or a decompression bomb): raise a ``ValueError`` naming every such row,
         or warn with the count and the first paths and treat those images as missing.
     cache_dir : "auto", str, Path or None, default="auto"
-        On-disk cache of frozen-encoder outputs (:mod:`mmsentiment.cache`), keyed by the
+        On-disk cache of frozen-encoder outputs (`mmsentiment.cache`), keyed by the
         encoder's weights and preprocessing and by each input's content. ``"auto"`` is the
         per-user folder (``$MMSENTIMENT_CACHE`` or ``~/.cache/mmsentiment``); ``None`` turns
         it off. It makes repeated frozen fits, folds and grid-search candidates encode each
@@ -136,16 +138,25 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         parameters and data resumes from it instead of starting over.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to train and predict; ``"auto"`` takes a GPU when one is visible.
+    precision : {"32", "bf16", "fp16"}, default="32"
+        Arithmetic of the forward pass in training and prediction: float32, or mixed
+        precision through ``torch.autocast`` with bfloat16 or float16 (float16 with gradient
+        scaling). Mixed precision pays off on GPUs with tensor cores; on a CPU without
+        bfloat16 instructions it is slower than ``"32"``. The weights stay float32.
     random_state : int, RandomState or None, default=None
         Seed for the split, initialisation, shuffling, dropout and augmentation. With an
         integer, a CPU fit is repeatable.
     verbose : int, default=0
-        ``0`` is silent; ``1`` prints one line per epoch.
+        ``0`` is silent; ``1`` shows tqdm progress bars while encoding and for each epoch
+        (with its training loss, validation loss and validation accuracy); ``2`` also prints
+        skorch's table of epochs.
     text_column : str, default="text"
         Column of X holding the texts (DataFrame input).
     image_column : str, default="image_path"
         Column of X holding image paths or PIL images (DataFrame input).
 
+    Notes
+    -----
     Missing values are first-class: a text that is None, NaN, empty or whitespace, and an
     image that is None, NaN or ``""`` mark that modality as absent for the post.
 
@@ -156,7 +167,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     interrupted_ : bool
         Whether the last fit was stopped by Ctrl-C (KeyboardInterrupt); the estimator then
         holds the best weights seen so far and stays usable.
-    net_ : skorch.NeuralNetClassifier
+    net_ : skorch.NeuralNetClassifier (a subclass with float16 loss scaling)
         The trained network; ``net_.history`` holds the per-epoch losses and scores.
     n_features_in_ : int
         Number of columns of X seen in fit.
@@ -180,7 +191,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
                  warmup: float = 0.1, class_weight=None,
                  validation_fraction: float | None = 0.1, patience: int = 2,
                  modality_dropout: float = 0.1, on_bad_image: str = "raise",
-                 cache_dir="auto", checkpoint_dir=None, device: str = "auto", random_state=None,
+                 cache_dir="auto", checkpoint_dir=None, device: str = "auto",
+                 precision: str = "32", random_state=None,
                  verbose: int = 0, text_column: str = "text",
                  image_column: str = "image_path") -> None:
         self.text_encoder = text_encoder
@@ -202,6 +214,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         self.cache_dir = cache_dir
         self.checkpoint_dir = checkpoint_dir
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.text_column = text_column
@@ -231,6 +244,9 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         if not 0 <= self.modality_dropout <= 0.5:
             raise ValueError(
                 f"modality_dropout must be in [0, 0.5], got {self.modality_dropout!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
         if self.on_bad_image not in IMAGE_POLICIES:
             raise ValueError(
                 f"on_bad_image must be one of {IMAGE_POLICIES}, got {self.on_bad_image!r}")
@@ -283,7 +299,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
                 dataset = self._lower_activations(module, dataset, device)
             train_idx, valid_idx = self._split(y_int, seed)
             valid = dataset.subset(valid_idx) if len(valid_idx) else None
-            status = _TrainingStatus()
+            status = TrainingStatus()
             self.net_ = self._build_net(module, valid, len(train_idx), y_int, device, status)
             train = dataset.subset(train_idx)
             resumed = self._resume(texts, images, y)
@@ -309,7 +325,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
 
     def _dataset(self, texts: list, images: list, module: MultimodalNet, y=None
                  ) -> PostDataset:
-        pixels, present, failures = load_images(images, module.image_encoder.preprocessing)
+        pixels, present, failures = load_images(images, module.image_encoder.preprocessing,
+                                                progress=self.verbose > 0)
         handle_image_failures(failures, self.on_bad_image)
         return PostDataset(y, texts=texts, pixels=pixels, image_present=present)
 
@@ -354,71 +371,25 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         image = ImageEncoder(self.image_encoder)
         head = FUSIONS[self.fusion](text.dim, image.dim, n_classes)
         return MultimodalNet(text, image, head, finetune=self.finetune,
-                             modality_dropout=self.modality_dropout)
+                             modality_dropout=self.modality_dropout, precision=self.precision)
 
     def _frozen_features(self, module: MultimodalNet, texts: list, images: list, y,
                          device: str) -> PostDataset:
-        """Encoder outputs for every post, each unique input encoded at most once.
-
-        Inputs found in the on-disk cache are not decoded or encoded again; the rest are,
-        and are stored for the next fit, fold, candidate or process.
-        """
+        """Encoder outputs for every post, each unique input encoded at most once
+        (`mmsentiment.features`)."""
         root = resolve_cache_dir(self.cache_dir)
         module.to(device).eval()
-        n = len(texts)
         text_enc, image_enc = module.text_encoder, module.image_encoder
-
-        text_rows = {i: text_key(t) for i, t in enumerate(texts) if t is not None}
         # Frozen weights never change, so each module fingerprints its encoders only once.
         if getattr(module, "cache_keys", None) is None and root is not None:
             module.cache_keys = (text_enc.cache_key(), image_enc.cache_key())
-        text_cache = FeatureCache(root, module.cache_keys[0], (text_enc.dim,), "float32") \
-            if root else None
-        first_text = {k: texts[i] for i, k in reversed(list(text_rows.items()))}
-        text_found = self._lookup(text_cache, first_text)
-        # Similar lengths batched together: little padding.
-        todo = sorted((k for k in first_text if k not in text_found),
-                      key=lambda k: len(first_text[k]))
-        for start in range(0, len(todo), 128):
-            keys = todo[start:start + 128]
-            batch = text_enc.tokenize([first_text[k] for k in keys])
-            with torch.inference_mode():
-                out = text_enc(**{k: v.to(device) for k, v in batch.items()}).float().cpu()
-            self._store(text_cache, text_found, keys, out.numpy())
-
-        image_rows = {i: image_key(img) for i, img in enumerate(images) if img is not None}
-        image_cache = FeatureCache(root, module.cache_keys[1], (image_enc.dim,), "float32") \
-            if root else None
-        first_image = {k: i for i, k in reversed(list(image_rows.items())) if k is not None}
-        image_found = self._lookup(image_cache, first_image)
-        # Decode what the cache lacks: one row per unseen content, and unreadable files
-        # (no content key) so that the decoder reports why.
-        decode = sorted({i for k, i in first_image.items() if k not in image_found}
-                        | {i for i, k in image_rows.items() if k is None})
-        pixels, ok, failures = load_images([images[i] for i in decode],
-                                           image_enc.preprocessing)
-        handle_image_failures([(decode[j], p, msg) for j, p, msg in failures],
-                              self.on_bad_image)
-        good = [j for j in range(len(decode)) if ok[j]]
-        for start in range(0, len(good), 64):
-            part = good[start:start + 64]
-            with torch.inference_mode():
-                out = image_enc(pixels[part].to(device)).float().cpu()
-            self._store(image_cache, image_found, [image_rows[decode[j]] for j in part],
-                        out.numpy())
-
-        text_features = torch.zeros(n, text_enc.dim)
-        image_features = torch.zeros(n, image_enc.dim)
-        text_present = torch.zeros(n, dtype=torch.bool)
-        image_present = torch.zeros(n, dtype=torch.bool)
-        for i, k in text_rows.items():
-            text_features[i] = torch.from_numpy(text_found[k])
-            text_present[i] = True
-        for i, k in image_rows.items():
-            if k in image_found:
-                image_features[i] = torch.from_numpy(image_found[k])
-                image_present[i] = True
-        return PostDataset(y, text_features=text_features, image_features=image_features,
+        keys = module.cache_keys or (None, None)
+        progress = self.verbose > 0
+        text_vecs, text_present = text_features(text_enc, texts, root, keys[0], device,
+                                                progress=progress)
+        image_vecs, image_present = image_features(image_enc, images, root, keys[1], device,
+                                                   self.on_bad_image, progress=progress)
+        return PostDataset(y, text_features=text_vecs, image_features=image_vecs,
                            text_present=text_present, image_present=image_present)
 
     def _lower_activations(self, module: MultimodalNet, dataset: PostDataset, device: str
@@ -440,21 +411,6 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         return PostDataset(dataset.y, texts=texts, image_present=dataset.image_present,
                            image_lower=torch.cat(parts))
 
-    @staticmethod
-    def _lookup(cache: FeatureCache | None, keys) -> dict[str, np.ndarray]:
-        if cache is None:
-            return {}
-        found = {k: cache.get(k) for k in keys}
-        return {k: v for k, v in found.items() if v is not None}
-
-    @staticmethod
-    def _store(cache: FeatureCache | None, found: dict, keys: list[str], values: np.ndarray
-               ) -> None:
-        for key, value in zip(keys, values):
-            found[key] = value
-            if cache is not None:
-                cache.put(key, value)
-
     def _split(self, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
         index = np.arange(len(y))
         if self.validation_fraction is None:
@@ -474,7 +430,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
 
     def _build_net(self, module: MultimodalNet, valid: PostDataset | None, n_train: int,
                    y: np.ndarray | None, device: str, status: Callback | None = None
-                   ) -> NeuralNetClassifier:
+                   ) -> MixedPrecisionNet:
         steps = self.max_epochs * math.ceil(n_train / self.batch_size)
         callbacks = [("lr_schedule", LRScheduler(
             policy=torch.optim.lr_scheduler.LambdaLR, step_every="batch",
@@ -483,6 +439,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         # status and checkpoint callbacks must see the epoch's end before it does.
         if status is not None:
             callbacks.append(("status", status))
+        if self.verbose > 0:
+            callbacks.append(("progress", EpochProgress(self.max_epochs)))
         if self.checkpoint_dir is not None:
             callbacks.append(("checkpoint", Checkpoint(
                 monitor=None, dirname=str(self.checkpoint_dir), f_params="params.pt",
@@ -495,8 +453,9 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         else:
             train_split = None
         tokenizer, max_length = module.text_encoder.tokenizer, module.text_encoder.max_length
-        return NeuralNetClassifier(
+        return MixedPrecisionNet(
             module,
+            scale_loss=self.precision == "fp16",
             criterion=nn.CrossEntropyLoss,
             criterion__weight=self._class_weights(y),
             classes=list(range(len(self.classes_))),
@@ -515,7 +474,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             train_split=train_split,
             callbacks=callbacks,
             device=device,
-            verbose=self.verbose,
+            verbose=int(self.verbose > 1),  # skorch's per-epoch table
         )
 
     def _class_weights(self, y: np.ndarray | None) -> torch.Tensor | None:
@@ -599,7 +558,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path, device: str | None = None) -> MultimodalSentimentClassifier:
-        """Load a model written by :meth:`save`.
+        """Load a model written by `save`.
 
         A model saved on a GPU loads on a CPU-only machine. A file of an incompatible format
         version raises a ``ValueError`` that says which version wrote it.
@@ -620,16 +579,3 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         """Per-epoch training record (skorch ``History``): losses, accuracy, durations."""
         check_is_fitted(self, "net_")
         return self.net_.history
-
-
-class _TrainingStatus(Callback):
-    """Notes whether training ended inside an epoch, i.e. was interrupted by Ctrl-C."""
-
-    def __init__(self) -> None:
-        self.interrupted = False
-
-    def on_epoch_begin(self, net, **kwargs) -> None:
-        self.interrupted = True
-
-    def on_epoch_end(self, net, **kwargs) -> None:
-        self.interrupted = False

@@ -1,12 +1,210 @@
-"""The ``mmsentiment`` command."""
+"""The ``mmsentiment`` command: train, predict, evaluate, validate, demo, benchmark.
+
+Data files are CSV (``.csv``, ``.tsv``), Parquet (``.parquet``, ``.pq``) or JSON Lines
+(``.jsonl``, ``.ndjson``; ``.json`` is read as a JSON array) with a text column and an image
+column; relative image paths are read relative to the data file's folder. Models are written
+as one safetensors file (``.safetensors``, no code runs on load) or a joblib pickle (any other
+suffix; load only pickles you trust).
+
+Exit codes: 0 success, 1 an error (one readable line on stderr; ``--debug`` shows the
+traceback), 2 a usage error, 3 ``validate`` found errors in the data, 130 interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
+
+EXIT_ERROR, EXIT_USAGE, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 3, 130
+READERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
+           ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
+
+
+class CLIError(Exception):
+    """A problem the user can fix, reported as one line."""
+
+
+# ---------------------------------------------------------------------------- files
+def read_table(path: str | Path, image_column: str | None = None):
+    """Read a CSV, Parquet or JSON Lines file into a DataFrame.
+
+    Relative paths in ``image_column`` are made absolute against the file's folder.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise CLIError(f"{path}: unknown data format {path.suffix!r}; use one of "
+                       f"{', '.join(sorted(READERS))}")
+    if not path.is_file():
+        raise CLIError(f"{path}: no such file")
+    if kind in ("csv", "tsv"):
+        df = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", keep_default_na=True)
+    elif kind == "parquet":
+        df = pd.read_parquet(path)
+    else:
+        df = pd.read_json(path, lines=kind == "jsonl", dtype=False)
+    if image_column is not None and image_column in df.columns:
+        base = path.resolve().parent
+
+        def absolute(value):
+            if isinstance(value, str) and value.strip() and not Path(value).is_absolute():
+                return str(base / value)
+            return value
+
+        df[image_column] = df[image_column].map(absolute)
+    return df
+
+
+def write_table(df, path: str | Path) -> Path:
+    """Write ``df`` as CSV, Parquet or JSON Lines, chosen by the file suffix."""
+    path = Path(path)
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise CLIError(f"{path}: unknown output format {path.suffix!r}; use one of "
+                       f"{', '.join(sorted(READERS))}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind in ("csv", "tsv"):
+        df.to_csv(path, sep="\t" if kind == "tsv" else ",", index=False)
+    elif kind == "parquet":
+        df.to_parquet(path, index=False)
+    else:
+        df.to_json(path, orient="records", lines=kind == "jsonl", force_ascii=False)
+    return path
+
+
+def save_model(clf, path: str | Path) -> Path:
+    """Save as safetensors (``.safetensors``) or a joblib pickle (anything else)."""
+    import joblib
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".safetensors":
+        return clf.save(path)
+    joblib.dump(clf, path)
+    return path
+
+
+def load_model(path: str | Path):
+    """Load a model written by `save_model`."""
+    import joblib
+
+    from .classifier import MultimodalSentimentClassifier
+
+    path = Path(path)
+    if not path.is_file():
+        raise CLIError(f"{path}: no such model file")
+    if path.suffix == ".safetensors":
+        return MultimodalSentimentClassifier.load(path)
+    return joblib.load(path)
+
+
+def _columns(df, args, need_label: bool):
+    wanted = [args.text_column, args.image_column] + ([args.label_column] if need_label else [])
+    missing = [c for c in wanted if c not in df.columns]
+    if missing:
+        raise CLIError(f"the data lacks column(s) {missing}; it has {list(df.columns)} "
+                       "(set --text-column / --image-column / --label-column)")
+    X = df[[args.text_column, args.image_column]]
+    return (X, df[args.label_column].to_numpy()) if need_label else (X, None)
+
+
+# ---------------------------------------------------------------------------- commands
+def _train(args: argparse.Namespace) -> int:
+    from .classifier import MultimodalSentimentClassifier
+
+    df = read_table(args.data, args.image_column)
+    X, y = _columns(df, args, need_label=True)
+    class_weight = args.class_weight
+    if class_weight not in (None, "balanced"):
+        try:
+            class_weight = json.loads(class_weight)
+        except json.JSONDecodeError as exc:
+            raise CLIError(f"--class-weight must be 'balanced' or a JSON object such as "
+                           f"'{{\"neutral\": 1.5}}': {exc}") from None
+    clf = MultimodalSentimentClassifier(
+        text_encoder=args.text_encoder, image_encoder=args.image_encoder, fusion=args.fusion,
+        finetune=args.finetune, max_epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, class_weight=class_weight,
+        validation_fraction=args.validation_fraction or None,
+        on_bad_image=args.on_bad_image, checkpoint_dir=args.checkpoint_dir,
+        device=args.device, precision=args.precision, random_state=args.seed,
+        verbose=args.verbose, text_column=args.text_column, image_column=args.image_column)
+    start = time.perf_counter()
+    clf.fit(X, y)
+    out = save_model(clf, args.output)
+    print(f"Trained on {len(X)} posts in {time.perf_counter() - start:.0f} s "
+          f"({len(clf.history_)} epochs); saved the model to {out}")
+    if args.plot:
+        from .plots import plot_training_curves
+
+        plot_training_curves(clf).savefig(args.plot, dpi=120, bbox_inches="tight")
+        print(f"Training curves: {args.plot}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    clf = load_model(args.model)
+    df = read_table(args.data, clf.image_column)
+    args.text_column, args.image_column = clf.text_column, clf.image_column
+    X, _ = _columns(df, args, need_label=False)
+    proba = clf.predict_proba(X)
+    out = df.copy()
+    out["prediction"] = clf.classes_[proba.argmax(axis=1)]
+    for j, label in enumerate(clf.classes_):
+        out[f"proba_{label}"] = proba[:, j]
+    path = write_table(out, args.output)
+    print(f"Wrote {len(out)} predictions to {path}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from sklearn.metrics import accuracy_score, classification_report, f1_score
+
+    clf = load_model(args.model)
+    df = read_table(args.data, clf.image_column)
+    args.text_column, args.image_column = clf.text_column, clf.image_column
+    X, y = _columns(df, args, need_label=True)
+    unseen = sorted(set(map(str, y)) - set(map(str, clf.classes_)))
+    if unseen:
+        raise CLIError(f"labels {unseen} were not seen in training (the model knows "
+                       f"{list(clf.classes_)})")
+    pred = clf.predict(X)
+    print(f"{len(y)} posts: accuracy {accuracy_score(y, pred):.4f}, weighted F1 "
+          f"{f1_score(y, pred, average='weighted', zero_division=0):.4f}, macro F1 "
+          f"{f1_score(y, pred, average='macro', zero_division=0):.4f}")
+    print(classification_report(y, pred, digits=4, zero_division=0))
+    if args.confusion_matrix:
+        from .plots import plot_confusion_matrix
+
+        plot_confusion_matrix(y, pred, labels=list(clf.classes_)).savefig(
+            args.confusion_matrix, dpi=120, bbox_inches="tight")
+        print(f"Confusion matrix: {args.confusion_matrix}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .validation import validate
+
+    df = read_table(args.data, args.image_column)
+    y = df[args.label_column] if args.label_column in df.columns else None
+    report = validate(df, y, text_column=args.text_column, image_column=args.image_column,
+                      check_images=not args.skip_images)
+    print(report)
+    return 0 if report.ok else EXIT_INVALID
+
+
+def _benchmark(args: argparse.Namespace) -> int:
+    from .benchmark import run_benchmark
+
+    return run_benchmark(root=args.root, configs=args.configs, seeds=args.seeds,
+                         fractions=args.fractions, results=args.results, table=args.table)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -44,25 +242,118 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- parser
+def _data_columns(parser: argparse.ArgumentParser, label: bool = True) -> None:
+    parser.add_argument("--text-column", default="text", help="text column (default: text)")
+    parser.add_argument("--image-column", default="image_path",
+                        help="image path column (default: image_path)")
+    if label:
+        parser.add_argument("--label-column", default="label",
+                            help="label column (default: label)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``mmsentiment`` command."""
     parser = argparse.ArgumentParser(
         prog="mmsentiment",
-        description="Multimodal (text + image) sentiment classification.")
-    sub = parser.add_subparsers(dest="command", required=True)
+        description="Multimodal (text + image) sentiment classification from the shell. "
+                    "Data: CSV, Parquet or JSON Lines with a text and an image-path column.",
+        epilog="Exit codes: 0 ok, 1 error, 2 usage error, 3 validate found errors, "
+               "130 interrupted.")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="fit a model on a labelled data file and save it",
+                           description="Fit MultimodalSentimentClassifier on a data file.")
+    train.add_argument("data", help="CSV / Parquet / JSON Lines file")
+    train.add_argument("-o", "--output", required=True,
+                       help="model file: .safetensors (safe) or .joblib (pickle)")
+    _data_columns(train)
+    train.add_argument("--text-encoder", default="all-MiniLM-L6-v2")
+    train.add_argument("--image-encoder", default="tf_efficientnet_lite0")
+    train.add_argument("--fusion", default="concat", choices=["concat", "paper"])
+    train.add_argument("--finetune", default="full", choices=["full", "top", "frozen"])
+    train.add_argument("--epochs", type=int, default=3)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--lr", type=float, default=1e-3, help="learning rate of the head")
+    train.add_argument("--class-weight", default=None,
+                       help="'balanced' or a JSON object, e.g. '{\"neutral\": 1.5}'")
+    train.add_argument("--validation-fraction", type=float, default=0.1,
+                       help="held-out share for early stopping; 0 trains on everything")
+    train.add_argument("--on-bad-image", default="raise", choices=["raise", "blank"])
+    train.add_argument("--checkpoint-dir", help="save each epoch here; a rerun resumes")
+    train.add_argument("--device", default="auto")
+    train.add_argument("--precision", default="32", choices=["32", "bf16", "fp16"])
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--plot", help="write the training curves to this PNG")
+    train.add_argument("--verbose", type=int, default=1, help="0 hides the progress bars")
+    train.set_defaults(func=_train)
+
+    predict = sub.add_parser("predict", help="write predictions and class probabilities",
+                             description="Predict with a saved model; the output holds the "
+                                         "input columns, 'prediction' and one 'proba_<class>' "
+                                         "column per class.")
+    predict.add_argument("model", help="a model file written by 'train'")
+    predict.add_argument("data", help="CSV / Parquet / JSON Lines file")
+    predict.add_argument("-o", "--output", required=True,
+                         help="output file (.csv, .parquet or .jsonl)")
+    predict.set_defaults(func=_predict)
+
+    evaluate = sub.add_parser("evaluate", help="classification report (+ confusion matrix PNG)",
+                              description="Score a saved model on a labelled data file.")
+    evaluate.add_argument("model", help="a model file written by 'train'")
+    evaluate.add_argument("data", help="CSV / Parquet / JSON Lines file with labels")
+    evaluate.add_argument("--label-column", default="label")
+    evaluate.add_argument("--confusion-matrix", help="write the confusion matrix to this PNG")
+    evaluate.set_defaults(func=_evaluate)
+
+    check = sub.add_parser("validate", help="check a data file without training",
+                           description="Report every problem in a data file at once "
+                                       "(exit code 3 when any would stop a fit).")
+    check.add_argument("data", help="CSV / Parquet / JSON Lines file")
+    _data_columns(check)
+    check.add_argument("--skip-images", action="store_true", help="do not open the images")
+    check.set_defaults(func=_validate)
+
     demo = sub.add_parser("demo", help="train on the built-in demo set, evaluate, save, "
                                        "reload and predict (offline, about a minute)")
     demo.add_argument("--epochs", type=int, default=4, help="training epochs (default 4)")
     demo.add_argument("--output", help="where to save the model (default: a temp folder)")
-    demo.add_argument("--verbose", type=int, default=1, help="0 silences the epoch table")
+    demo.add_argument("--verbose", type=int, default=1, help="0 hides the progress bars")
     demo.set_defaults(func=_demo)
+
+    bench = sub.add_parser("benchmark", help="the MVSA-Single benchmark (needs the data)",
+                           description="Train named configurations on MVSA-Single train, "
+                                       "measure on dev, and write the results table.")
+    bench.add_argument("--root", required=True, help="the MVSA_Single folder")
+    bench.add_argument("--configs", nargs="*", default=["joint"])
+    bench.add_argument("--seeds", nargs="*", type=int, default=[0])
+    bench.add_argument("--fractions", nargs="*", type=float, default=[1.0],
+                       help="shares of train (a learning curve)")
+    bench.add_argument("--results", default="benchmarks/results/mvsa.jsonl",
+                       help="JSON Lines file the runs are appended to")
+    bench.add_argument("--table", help="rewrite this Markdown table from the results file")
+    bench.set_defaults(func=_benchmark)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mmsentiment`` command; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("mmsentiment: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the one place that turns errors into a line
+        if args.debug:
+            traceback.print_exc()
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        kind = "" if isinstance(exc, CLIError) else f"{type(exc).__name__}: "
+        print(f"mmsentiment {args.command}: error: {kind}{message}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, ImageOps
+from tqdm.auto import tqdm
 
 from .encoders.image import ImagePreprocessing
 from .encoders.text import tokenize
@@ -168,9 +169,12 @@ def _resize_shorter(img: Image.Image, side: int) -> Image.Image:
     return img.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
 
 
-def load_images(images: Sequence, prep: ImagePreprocessing, n_threads: int | None = None
+def load_images(images: Sequence, prep: ImagePreprocessing, n_threads: int | None = None,
+                progress: bool = False
                 ) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, object, str]]]:
     """Decode all images in parallel threads; one unreadable image never stops the others.
+
+    ``progress=True`` shows a tqdm bar over the images.
 
     Returns:
         ``pixels``, a ``(N, 3, size, size)`` uint8 tensor (zeros where no image was read);
@@ -194,7 +198,9 @@ def load_images(images: Sequence, prep: ImagePreprocessing, n_threads: int | Non
 
     threads = n_threads or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(work, range(len(images))))
+        done = pool.map(work, range(len(images)))
+        list(tqdm(done, total=len(images), desc="Decoding images", unit="image",
+                  disable=not progress or not any(i is not None for i in images)))
     failures.sort(key=lambda f: f[0])
     return pixels, present, failures
 

@@ -26,7 +26,7 @@ def load_demo(return_X_y: bool = False):
         A DataFrame with columns ``text``, ``image_path`` (absolute) and ``label``, or
         ``(X, y)`` where ``X = df[["text", "image_path"]]``.
 
-    Example:
+    Examples:
         >>> df = load_demo()
         >>> sorted(df["label"].unique())
         ['negative', 'neutral', 'positive']
@@ -100,7 +100,7 @@ def load_mvsa(root: str | Path, split: str | None = None) -> pd.DataFrame:
         ValueError: for an unknown split, a malformed label file, or a split with no posts
             in this copy (e.g. ``"test"`` on a copy that leaves the test part out).
 
-    Example:
+    Examples:
         >>> df = load_mvsa("path/to/MVSA_Single", "train")  # doctest: +SKIP
         >>> df["label"].value_counts().to_dict()  # doctest: +SKIP
         {'positive': 2147, 'negative': 1088, 'neutral': 376}

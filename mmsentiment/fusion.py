@@ -1,7 +1,7 @@
 """Fusion heads: from one text vector and one image vector to class logits.
 
 Each head is an ``nn.Module`` built as ``Head(text_dim, image_dim, n_classes)`` and called as
-``head(text_vec, image_vec)``. :data:`FUSIONS` maps the names accepted by
+``head(text_vec, image_vec)``. `FUSIONS` maps the names accepted by
 ``MultimodalSentimentClassifier(fusion=...)`` onto the classes.
 """
 
@@ -25,7 +25,7 @@ class ConcatFusion(nn.Module):
         hidden: size of each modality's projection.
         dropout: dropout rate before the classifier.
 
-    Example:
+    Examples:
         >>> head = ConcatFusion(384, 1280, 3)
         >>> head(torch.zeros(4, 384), torch.zeros(4, 1280)).shape
         torch.Size([4, 3])
@@ -52,7 +52,7 @@ class PaperFusion(nn.Module):
     Over a length-one sequence the attention can only mix a token with itself; the layer is kept
     to reproduce the published method faithfully.
 
-    Example:
+    Examples:
         >>> head = PaperFusion(384, 1280, 3)
         >>> head(torch.zeros(2, 384), torch.zeros(2, 1280)).shape
         torch.Size([2, 3])

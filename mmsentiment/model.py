@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .encoders import ImageEncoder, TextEncoder
+from .precision import autocast_dtype
 
 FINETUNE_MODES = ("full", "top", "frozen")
 TOP_TEXT_LAYERS = 2
@@ -32,16 +33,19 @@ class MultimodalNet(nn.Module):
     Args:
         text_encoder: the text encoder module.
         image_encoder: the image encoder module.
-        head: a fusion head from :mod:`mmsentiment.fusion`.
+        head: a fusion head from `mmsentiment.fusion`.
         finetune: ``"full"`` trains everything; ``"top"`` only the top 2 transformer layers
             of the text encoder, the top 2 block stages and head convolution of the image
             encoder, and the fusion head; ``"frozen"`` only the fusion head.
         modality_dropout: share of complete training rows whose text is hidden, and share
             whose image is hidden (at most 0.5).
+        precision: ``"32"`` (float32), or ``"bf16"`` / ``"fp16"`` to run the forward pass
+            under ``torch.autocast`` with that dtype; the weights stay float32.
     """
 
     def __init__(self, text_encoder: TextEncoder, image_encoder: ImageEncoder,
-                 head: nn.Module, finetune: str = "full", modality_dropout: float = 0.0) -> None:
+                 head: nn.Module, finetune: str = "full", modality_dropout: float = 0.0,
+                 precision: str = "32") -> None:
         super().__init__()
         if finetune not in FINETUNE_MODES:
             raise ValueError(f"finetune must be one of {FINETUNE_MODES}, got {finetune!r}")
@@ -52,6 +56,8 @@ class MultimodalNet(nn.Module):
         self.head = head
         self.finetune = finetune
         self.modality_dropout = modality_dropout
+        autocast_dtype(precision)  # checks the name
+        self.precision = precision
         self.cache_keys: tuple[str, str] | None = None  # set by frozen fits (feature cache)
         self.missing_text = nn.Parameter(torch.zeros(text_encoder.dim))
         self.missing_image = nn.Parameter(torch.zeros(image_encoder.dim))
@@ -95,9 +101,16 @@ class MultimodalNet(nn.Module):
         """Image vectors for a batch of uint8 pixels."""
         return self.image_encoder(pixels)
 
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, pixels=None,
-                text_features=None, image_features=None, text_present=None,
-                image_present=None, image_lower=None) -> torch.Tensor:
+    def forward(self, **batch) -> torch.Tensor:
+        dtype = autocast_dtype(getattr(self, "precision", "32"))
+        if dtype is None:
+            return self._forward(**batch)
+        with torch.autocast(self.missing_text.device.type, dtype=dtype):
+            return self._forward(**batch).float()
+
+    def _forward(self, input_ids=None, attention_mask=None, token_type_ids=None, pixels=None,
+                 text_features=None, image_features=None, text_present=None,
+                 image_present=None, image_lower=None) -> torch.Tensor:
         # A batch without any text (or image) skips that encoder: training on texts alone
         # costs no image forward pass, and vice versa.
         if text_features is None and _none(text_present):

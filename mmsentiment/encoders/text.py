@@ -35,13 +35,13 @@ def _load_pristine(name: str):
 class TextEncoder(nn.Module):
     """A sentence-transformers model as a module that maps token ids to one vector per text.
 
-    Loading goes through :mod:`mmsentiment.encoders.registry` (installed weights first).
+    Loading goes through `mmsentiment.encoders.registry` (installed weights first).
     Each instance owns a private copy of the weights, so fine-tuning one never changes another.
 
     Args:
         name: a sentence-transformers model name (e.g. ``"all-MiniLM-L6-v2"``) or folder.
 
-    Example:
+    Examples:
         >>> enc = TextEncoder("all-MiniLM-L6-v2")
         >>> batch = enc.tokenize(["what a lovely day", "awful"])
         >>> enc(**batch).shape

@@ -1,0 +1,125 @@
+"""Frozen-encoder features: each unique input encoded once, through the on-disk cache.
+
+Shared by frozen fits of `mmsentiment.MultimodalSentimentClassifier` and by the
+embedding transformers (`mmsentiment.TextEmbedder`, `mmsentiment.ImageEmbedder`).
+Inputs found in the cache (`mmsentiment.cache`) are neither decoded nor encoded again;
+the rest are, in batches, and are stored for the next fit, fold, candidate or process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .cache import FeatureCache, image_key, text_key
+from .data import handle_image_failures, load_images
+from .encoders import ImageEncoder, TextEncoder
+
+TEXT_BATCH = 128
+IMAGE_BATCH = 64
+
+
+def _cache(root: Path | None, key: str | None, dim: int) -> FeatureCache | None:
+    return FeatureCache(root, key, (dim,), "float32") if root is not None and key else None
+
+
+def _lookup(cache: FeatureCache | None, keys) -> dict[str, np.ndarray]:
+    if cache is None:
+        return {}
+    found = {k: cache.get(k) for k in keys}
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def _store(cache: FeatureCache | None, found: dict, keys: list[str], values: np.ndarray
+           ) -> None:
+    for key, value in zip(keys, values):
+        found[key] = value
+        if cache is not None:
+            cache.put(key, value)
+
+
+def text_features(encoder: TextEncoder, texts: list, root: Path | None = None,
+                  cache_key: str | None = None, device: str = "cpu", progress: bool = False,
+                  batch_size: int = TEXT_BATCH) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pooled text vectors, one row per text; ``None`` texts give zero rows.
+
+    Args:
+        encoder: the text encoder (in eval mode for repeatable vectors).
+        texts: strings, ``None`` where the text is missing.
+        root: the cache folder, or ``None`` for no cache.
+        cache_key: the encoder's cache folder name (`TextEncoder.cache_key`).
+        device: where the encoder runs.
+        progress: show a tqdm bar over the batches still to encode.
+        batch_size: inputs per forward pass.
+
+    Returns:
+        ``(features, present)``: a float32 ``(N, dim)`` tensor and a boolean ``(N,)`` mask.
+    """
+    rows = {i: text_key(t) for i, t in enumerate(texts) if t is not None}
+    cache = _cache(root, cache_key, encoder.dim)
+    first = {k: texts[i] for i, k in reversed(list(rows.items()))}
+    found = _lookup(cache, first)
+    # Similar lengths batched together: little padding.
+    todo = sorted((k for k in first if k not in found), key=lambda k: len(first[k]))
+    starts = range(0, len(todo), batch_size)
+    for start in tqdm(starts, desc="Encoding texts", unit="batch", disable=not progress):
+        keys = todo[start:start + batch_size]
+        batch = encoder.tokenize([first[k] for k in keys])
+        with torch.inference_mode():
+            out = encoder(**{k: v.to(device) for k, v in batch.items()}).float().cpu()
+        _store(cache, found, keys, out.numpy())
+    features = torch.zeros(len(texts), encoder.dim)
+    present = torch.zeros(len(texts), dtype=torch.bool)
+    for i, k in rows.items():
+        features[i] = torch.from_numpy(found[k])
+        present[i] = True
+    return features, present
+
+
+def image_features(encoder: ImageEncoder, images: list, root: Path | None = None,
+                   cache_key: str | None = None, device: str = "cpu",
+                   on_bad_image: str = "raise", progress: bool = False,
+                   batch_size: int = IMAGE_BATCH) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pooled image vectors, one row per image; missing and (with ``on_bad_image="blank"``)
+    unreadable images give zero rows.
+
+    Args:
+        encoder: the image encoder (in eval mode).
+        images: paths or PIL images, ``None`` where the image is missing.
+        root: the cache folder, or ``None`` for no cache.
+        cache_key: the encoder's cache folder name (`ImageEncoder.cache_key`).
+        device: where the encoder runs.
+        on_bad_image: ``"raise"`` or ``"blank"`` (`mmsentiment.data.handle_image_failures`).
+        progress: show a tqdm bar over the batches still to encode.
+        batch_size: inputs per forward pass.
+
+    Returns:
+        ``(features, present)``: a float32 ``(N, dim)`` tensor and a boolean ``(N,)`` mask.
+    """
+    rows = {i: image_key(img) for i, img in enumerate(images) if img is not None}
+    cache = _cache(root, cache_key, encoder.dim)
+    first = {k: i for i, k in reversed(list(rows.items())) if k is not None}
+    found = _lookup(cache, first)
+    # Decode what the cache lacks: one row per unseen content, and unreadable files
+    # (no content key) so that the decoder reports why.
+    decode = sorted({i for k, i in first.items() if k not in found}
+                    | {i for i, k in rows.items() if k is None})
+    pixels, ok, failures = load_images([images[i] for i in decode], encoder.preprocessing)
+    handle_image_failures([(decode[j], p, msg) for j, p, msg in failures], on_bad_image)
+    good = [j for j in range(len(decode)) if ok[j]]
+    starts = range(0, len(good), batch_size)
+    for start in tqdm(starts, desc="Encoding images", unit="batch", disable=not progress):
+        part = good[start:start + batch_size]
+        with torch.inference_mode():
+            out = encoder(pixels[part].to(device)).float().cpu()
+        _store(cache, found, [rows[decode[j]] for j in part], out.numpy())
+    features = torch.zeros(len(images), encoder.dim)
+    present = torch.zeros(len(images), dtype=torch.bool)
+    for i, k in rows.items():
+        if k in found:
+            features[i] = torch.from_numpy(found[k])
+            present[i] = True
+    return features, present

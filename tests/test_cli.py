@@ -1,0 +1,109 @@
+"""The mmsentiment command: train, predict, evaluate, validate, errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmsentiment import load_demo
+from mmsentiment.cli import main, read_table
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """The demo set as CSV (train) and Parquet (test) files, with a saved frozen model."""
+    folder = tmp_path_factory.mktemp("cli")
+    df = load_demo()
+    train = df.groupby("label").head(14)
+    test = df.drop(train.index).groupby("label").head(4)
+    train.to_csv(folder / "train.csv", index=False)
+    test.to_parquet(folder / "test.parquet", index=False)
+    model = folder / "model.safetensors"
+    code = main(["train", str(folder / "train.csv"), "-o", str(model), "--finetune", "frozen",
+                 "--epochs", "3", "--seed", "0", "--verbose", "0",
+                 "--plot", str(folder / "curves.png")])
+    assert code == 0
+    return folder, train, test, model
+
+
+def test_train_writes_a_model_and_curves(files, capsys):
+    folder, *_, model = files
+    assert model.stat().st_size > 10_000
+    assert (folder / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_predict_writes_labels_and_probabilities(files, capsys):
+    folder, _, test, model = files
+    out = folder / "pred.jsonl"
+    assert main(["predict", str(model), str(folder / "test.parquet"), "-o", str(out)]) == 0
+    pred = pd.read_json(out, lines=True)
+    assert len(pred) == len(test) and list(pred["id"]) == list(test["id"])
+    proba = pred[[f"proba_{c}" for c in ("negative", "neutral", "positive")]].to_numpy()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    classes = np.array(["negative", "neutral", "positive"])
+    assert list(pred["prediction"]) == list(classes[proba.argmax(axis=1)])
+
+
+def test_evaluate_prints_a_report_and_draws_the_matrix(files, capsys):
+    folder, _, test, model = files
+    png = folder / "cm.png"
+    assert main(["evaluate", str(model), str(folder / "test.parquet"),
+                 "--confusion-matrix", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(test)} posts: accuracy" in out and "weighted avg" in out
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_validate_exit_codes(files, tmp_path, capsys):
+    folder, train, *_ = files
+    assert main(["validate", str(folder / "train.csv")]) == 0
+    bad = train.copy()
+    bad.loc[bad.index[2], "image_path"] = str(tmp_path / "gone.jpg")
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["validate", str(tmp_path / "bad.csv")]) == 3
+    assert "missing_image_file" in capsys.readouterr().out
+
+
+def test_errors_are_one_line_without_traceback(files, tmp_path, capsys):
+    folder, train, _, model = files
+    train.rename(columns={"text": "tweet"}).to_csv(tmp_path / "renamed.csv", index=False)
+    assert main(["train", str(tmp_path / "renamed.csv"), "-o", str(tmp_path / "m.joblib"),
+                 "--verbose", "0"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mmsentiment train: error:") and "tweet" in err
+    assert "\n" not in err and "Traceback" not in err
+    assert main(["--debug", "predict", str(model), str(tmp_path / "nope.csv"),
+                 "-o", str(tmp_path / "p.csv")]) == 1
+    assert "no such file" in capsys.readouterr().err
+    assert main(["predict", str(model), str(tmp_path / "data.xlsx"),
+                 "-o", str(tmp_path / "p.csv")]) == 1
+    assert "unknown data format" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main(["train"])
+    assert usage.value.code == 2
+
+
+def test_debug_shows_the_traceback(files, tmp_path, capsys):
+    folder, train, *_ = files
+    train.assign(label="positive").to_csv(tmp_path / "one.csv", index=False)
+    assert main(["--debug", "train", str(tmp_path / "one.csv"), "-o",
+                 str(tmp_path / "m.joblib"), "--verbose", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "only one class" in err
+
+
+def test_relative_image_paths_follow_the_data_file(tmp_path):
+    df = load_demo().head(2)
+    (tmp_path / "imgs").mkdir()
+    for p in df["image_path"]:
+        shutil.copy(p, tmp_path / "imgs")
+    rel = df.assign(image_path=["imgs/" + p.rsplit("/", 1)[-1] for p in df["image_path"]])
+    rel.to_json(tmp_path / "posts.jsonl", orient="records", lines=True)
+    back = read_table(tmp_path / "posts.jsonl", "image_path")
+    assert all(p.startswith(str(tmp_path)) for p in back["image_path"])
+    assert json.loads((tmp_path / "posts.jsonl").read_text().splitlines()[0])["image_path"] \
+        .startswith("imgs/")

@@ -1,0 +1,51 @@
+"""Mixed precision and progress reporting of fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mmsentiment import MultimodalSentimentClassifier
+
+
+@pytest.mark.parametrize("precision, dtype", [("bf16", "torch.bfloat16"),
+                                              ("fp16", "torch.float16")])
+def test_mixed_precision_fit_and_predict(small, precision, dtype):
+    X, y = small
+    seen = []
+    clf = MultimodalSentimentClassifier(finetune="top", max_epochs=1, batch_size=12,
+                                        precision=precision, validation_fraction=None,
+                                        random_state=0)
+    build = clf._build_module
+
+    def spy(n_classes):
+        module = build(n_classes)
+        module.head.register_forward_hook(lambda m, i, out: seen.append(str(out.dtype)))
+        return module
+
+    clf._build_module = spy
+    clf.fit(X, y)
+    proba = clf.predict_proba(X[:5])
+    assert proba.dtype == np.float64 and np.all(np.isfinite(proba))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert seen and set(seen) == {dtype}  # the head really ran in the reduced precision
+    assert clf.net_.scaler_.is_enabled() == (precision == "fp16")
+
+
+def test_unknown_precision_is_refused(small):
+    with pytest.raises(ValueError, match="precision must be one of"):
+        MultimodalSentimentClassifier(precision="int8").fit(*small)
+
+
+def test_progress_bars_only_when_verbose(small, capsys):
+    X, y = small
+    MultimodalSentimentClassifier(finetune="frozen", max_epochs=2, verbose=1,
+                                  random_state=0).fit(X, y)
+    err = capsys.readouterr().err
+    assert "Epoch 1/2" in err and "Epoch 2/2" in err
+    assert "valid_loss" in err and "valid_acc" in err
+    clf = MultimodalSentimentClassifier(finetune="frozen", max_epochs=2, verbose=0,
+                                        random_state=0).fit(X, y)
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+    assert len(clf.history_) == 2 and "valid_acc" in clf.history_[-1]
