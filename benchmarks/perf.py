@@ -12,16 +12,23 @@ Measures on MVSA-Single train (and dev for prediction), in one process, one afte
    tokenized beforehand). Target: predict / bare >= 0.8.
 3. one training epoch of partial fine-tuning (``finetune="top"``) against one epoch of full
    joint fine-tuning on the same posts. Target: top / full <= 0.25.
+4. peak resident memory of a default fit on all of MVSA train, in a fresh process per
+   setting, stopped after ``--memory-batches`` training batches (the peak of a fit is
+   reached in its first batches: every batch holds the same data and activations).
+   Target: < 3 GB for the defaults.
 
-Writes docs/performance.md. Absolute times are context only; they depend on the machine.
+``--sections`` runs some of them; each section's figures are kept in
+benchmarks/results/perf.json, and docs/performance.md is written from every section there
+(the date of each is shown). Absolute times are context only; they depend on the machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
-import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +41,14 @@ DEFAULT_ROOT = HERE.parent.parent / "shared" / "data" / "MVSA_Single"
 TEXT_ENCODERS = ["all-MiniLM-L6-v2", "all-mpnet-base-v2"]
 IMAGE_ENCODERS = ["tf_efficientnet_lite0", "tf_efficientnet_lite2"]
 BATCH = 64
+RESULTS = HERE / "results" / "perf.json"
+SECTIONS = ("grid", "predict", "epoch", "memory")
+# Settings whose peak memory section 4 measures: the defaults, and the alternatives.
+MEMORY_SETTINGS = {
+    "defaults": {},
+    "micro_batch_size=None": {"micro_batch_size": None},
+    'finetune="top"': {"finetune": "top"},
+}
 
 
 def encode_text_once(name: str, texts: list[str]) -> float:
@@ -76,38 +91,21 @@ def bare_forward(clf, texts: list[str], paths: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
-    parser.add_argument("--limit", type=int, help="use only the first N posts (smoke test)")
-    parser.add_argument("--epoch-posts", type=int, default=320,
-                        help="train posts for the epoch-time comparison")
-    parser.add_argument("--out", type=Path, default=HERE.parent / "docs" / "performance.md")
-    args = parser.parse_args()
-    if not (args.root / "labelResultAll.txt").is_file():
-        print(f"MVSA-Single not found at {args.root}; pass --root.", file=sys.stderr)
-        return 2
+def section_grid(train, cols) -> dict:
     from sklearn.model_selection import GridSearchCV
 
-    from mmsentiment import MultimodalSentimentClassifier, load_mvsa
+    from mmsentiment import MultimodalSentimentClassifier
+    from mmsentiment.encoders import ImageEncoder, TextEncoder
 
-    train, dev = load_mvsa(args.root, "train"), load_mvsa(args.root, "dev")
-    if args.limit:
-        train, dev = train.iloc[:args.limit], dev.iloc[:args.limit]
-    cols = ["text", "image_path"]
     texts, paths = train["text"].tolist(), train["image_path"].tolist()
     # Load every encoder's weights once first, so that neither side pays first-load costs.
-    from mmsentiment.encoders import ImageEncoder, TextEncoder
     for name in TEXT_ENCODERS:
         TextEncoder(name)
     for name in IMAGE_ENCODERS:
         ImageEncoder(name)
-
     once = {name: encode_text_once(name, texts) for name in TEXT_ENCODERS}
     once |= {name: encode_images_once(name, paths) for name in IMAGE_ENCODERS}
-    t_once = sum(once.values())
     print("encode once:", {k: round(v, 1) for k, v in once.items()}, flush=True)
-
     with tempfile.TemporaryDirectory() as cache:
         search = GridSearchCV(
             MultimodalSentimentClassifier(finetune="frozen", max_epochs=10, random_state=0,
@@ -116,9 +114,13 @@ def main() -> int:
         start = time.perf_counter()
         search.fit(train[cols], train["label"])
         t_grid = time.perf_counter() - start
-    print(f"grid search {t_grid:.1f} s, ratio {t_grid / t_once:.2f}", flush=True)
+    print(f"grid search {t_grid:.1f} s, ratio {t_grid / sum(once.values()):.2f}", flush=True)
+    return {"once": once, "grid_seconds": t_grid}
 
-    dev_texts, dev_paths = dev["text"].tolist(), dev["image_path"].tolist()
+
+def section_predict(train, dev, cols) -> dict:
+    from mmsentiment import MultimodalSentimentClassifier
+
     rows = []
     for finetune in ("frozen", "full"):
         clf = MultimodalSentimentClassifier(finetune=finetune, max_epochs=1, batch_size=32,
@@ -128,13 +130,19 @@ def main() -> int:
         start = time.perf_counter()
         clf.predict_proba(dev[cols])
         t_predict = time.perf_counter() - start
-        t_bare = bare_forward(clf, dev_texts, dev_paths)
-        rows.append((finetune, len(dev) / t_predict, len(dev) / t_bare))
+        t_bare = bare_forward(clf, dev["text"].tolist(), dev["image_path"].tolist())
+        rows.append({"finetune": finetune, "predict": len(dev) / t_predict,
+                     "bare": len(dev) / t_bare})
         print(f"predict ({finetune}) {len(dev) / t_predict:.1f} posts/s, bare encoders "
               f"{len(dev) / t_bare:.1f} posts/s", flush=True)
+    return {"rows": rows, "n_dev": len(dev)}
 
-    epoch_rows = []
-    subset = train.iloc[:args.epoch_posts]
+
+def section_epoch(train, cols, n_posts: int) -> dict:
+    from mmsentiment import MultimodalSentimentClassifier
+
+    rows = []
+    subset = train.iloc[:n_posts]
     for finetune in ("full", "top"):
         clf = MultimodalSentimentClassifier(finetune=finetune, max_epochs=1, batch_size=32,
                                             validation_fraction=None, random_state=0)
@@ -142,66 +150,172 @@ def main() -> int:
         clf.fit(subset[cols], subset["label"])
         total = time.perf_counter() - start
         epoch = clf.history_[-1, "dur"]
-        epoch_rows.append((finetune, epoch, total - epoch))
+        rows.append({"finetune": finetune, "epoch": epoch, "setup": total - epoch})
         print(f"epoch ({finetune}) {epoch:.1f} s, setup {total - epoch:.1f} s", flush=True)
-    epoch_ratio = epoch_rows[1][1] / epoch_rows[0][1]
+    return {"rows": rows, "n_posts": len(subset)}
 
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+MEMORY_CHILD = """
+import json, resource, sys, time
+from skorch.callbacks import Callback
+from mmsentiment import MultimodalSentimentClassifier, load_mvsa
+
+class Stop(Callback):
+    def __init__(self, n): self.n, self.seen = n, 0
+    def on_batch_end(self, net, training=False, **kwargs):
+        self.seen += training
+        if self.seen >= self.n: raise KeyboardInterrupt
+
+class Probe(MultimodalSentimentClassifier):
+    def _build_net(self, *args, **kwargs):
+        net = super()._build_net(*args, **kwargs)
+        net.callbacks = list(net.callbacks) + [("stop", Stop(int(sys.argv[3])))]
+        return net
+
+train = load_mvsa(sys.argv[1], "train")
+clf = Probe(random_state=0, **json.loads(sys.argv[2]))
+start = time.perf_counter()
+clf.fit(train[["text", "image_path"]], train["label"])
+print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "seconds": time.perf_counter() - start, "n_train": len(train)}))
+"""
+
+
+def section_memory(root: Path, n_batches: int) -> dict:
+    rows = []
+    for name, params in MEMORY_SETTINGS.items():
+        done = subprocess.run([sys.executable, "-W", "ignore", "-c", MEMORY_CHILD, str(root),
+                               json.dumps(params), str(n_batches)],
+                              capture_output=True, text=True, check=True)
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        rows.append({"setting": name, **result})
+        print(f"memory ({name}): peak {result['peak_mb'] / 1024:.2f} GB", flush=True)
+    return {"rows": rows, "n_batches": n_batches}
+
+
+def write_doc(results: dict, out: Path) -> None:
+    """docs/performance.md from every section in ``results``."""
+    meta = results.get("meta", {})
     lines = [
         "# Performance",
         "",
-        "Measured by `python benchmarks/perf.py` on "
-        f"{platform.machine()}, {os.cpu_count()} cores, torch threads "
-        f"{torch.get_num_threads()}, no GPU ({time.strftime('%Y-%m-%d')}), on MVSA-Single "
-        f"train ({len(train)} posts) and dev ({len(dev)} posts). Figures that are targets are "
-        "ratios from this one run; absolute times are context.",
-        "",
-        "## Grid search over encoders with the feature cache",
-        "",
-        "GridSearchCV over 2 text encoders x 2 image encoders, 3 folds, frozen encoders "
-        "(`finetune=\"frozen\"`, `max_epochs=10`), starting from an empty cache, against "
-        "encoding the training posts once with each of the four encoders (no cache):",
-        "",
-        "| encoder | encode once (s) |",
-        "|---|---|",
-    ] + [f"| {k} | {v:.1f} |" for k, v in once.items()] + [
-        f"| **all four** | **{t_once:.1f}** |",
-        "",
-        f"Grid search (12 fits + 12 scorings + refit): **{t_grid:.1f} s**, i.e. "
-        f"**{t_grid / t_once:.2f} x** encoding once (target: at most 1.3 x).",
-        "",
-        "## Prediction throughput",
-        "",
-        "`predict_proba` on the dev posts (JPEG decoding, tokenization, both encoders, head; "
-        "no cache) against the same model's bare encoders on the same posts and batch size "
-        "(32) with images already decoded and texts already tokenized:",
-        "",
-        "| model | predict (posts/s) | bare encoders (posts/s) | ratio (target >= 0.8) |",
-        "|---|---|---|---|",
-    ] + [f"| finetune=\"{f}\" | {p:.1f} | {b:.1f} | {p / b:.2f} |" for f, p, b in rows] + [
-        "",
-        "## Partial fine-tuning",
-        "",
-        f"One training epoch on {len(subset)} train posts (batch 32), full joint fine-tuning "
-        "against `finetune=\"top\"` (top 2 MiniLM layers, top 2 EfficientNet-Lite0 block "
-        "stages and head convolution; the image encoder's lower part runs once per fit, on "
-        "each image and its mirror image). Setup = the rest of `fit`: loading encoders, "
-        "decoding images and, for top, the lower image layers.",
-        "",
-        "| finetune | epoch (s) | setup (s) |",
-        "|---|---|---|",
-    ] + [f"| \"{f}\" | {e:.1f} | {s_:.1f} |" for f, e, s_ in epoch_rows] + [
-        "",
-        f"Epoch ratio top / full: **{epoch_ratio:.2f}** (target: at most 0.25).",
-        "",
-        f"Peak resident memory of this benchmark process: {peak / 1024:.2f} GB.",
-        "",
-        "Dev accuracy of partial against full fine-tuning, and the peak memory of whole MVSA "
-        "fits, are in [benchmarks.md](benchmarks.md).",
+        "Measured by `python benchmarks/perf.py` on " + meta.get("machine", "-")
+        + ", no GPU, on MVSA-Single train and dev. Figures that are targets are ratios "
+        "measured within one section's run; absolute times are context. Each section "
+        "gives the date and commit it was measured at.",
         "",
     ]
-    args.out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    stamp = lambda sec: f"*(measured {sec['date']}, commit {sec['commit']})*"  # noqa: E731
+    if "grid" in results:
+        sec = results["grid"]
+        once, t_grid = sec["once"], sec["grid_seconds"]
+        t_once = sum(once.values())
+        lines += [
+            "## Grid search over encoders with the feature cache", "", stamp(sec), "",
+            "GridSearchCV over 2 text encoders x 2 image encoders, 3 folds, frozen encoders "
+            "(`finetune=\"frozen\"`, `max_epochs=10`), starting from an empty cache, against "
+            "encoding the training posts once with each of the four encoders (no cache):",
+            "",
+            "| encoder | encode once (s) |",
+            "|---|---|",
+        ] + [f"| {k} | {v:.1f} |" for k, v in once.items()] + [
+            f"| **all four** | **{t_once:.1f}** |",
+            "",
+            f"Grid search (12 fits + 12 scorings + refit): **{t_grid:.1f} s**, i.e. "
+            f"**{t_grid / t_once:.2f} x** encoding once (target: at most 1.3 x).",
+            "",
+        ]
+    if "predict" in results:
+        sec = results["predict"]
+        lines += [
+            "## Prediction throughput", "", stamp(sec), "",
+            f"`predict_proba` on the {sec['n_dev']} dev posts (JPEG decoding, tokenization, "
+            "both encoders, head; no cache) against the same model's bare encoders on the "
+            "same posts and batch size (32) with images already decoded and texts already "
+            "tokenized. For frozen encoders, decoding the next batch of images overlaps "
+            "encoding the current one.",
+            "",
+            "| model | predict (posts/s) | bare encoders (posts/s) | ratio (target >= 0.8) |",
+            "|---|---|---|---|",
+        ] + [f"| finetune=\"{r['finetune']}\" | {r['predict']:.1f} | {r['bare']:.1f} "
+             f"| {r['predict'] / r['bare']:.2f} |" for r in sec["rows"]] + [""]
+    if "epoch" in results:
+        sec = results["epoch"]
+        full, top = sec["rows"][0], sec["rows"][1]
+        lines += [
+            "## Partial fine-tuning", "", stamp(sec), "",
+            f"One training epoch on {sec['n_posts']} train posts (batch 32), full joint "
+            "fine-tuning against `finetune=\"top\"` (top 2 MiniLM layers, top 2 "
+            "EfficientNet-Lite0 block stages and head convolution; the image encoder's lower "
+            "part runs once per fit, on each image and its mirror image). Setup = the rest of "
+            "`fit`: loading encoders, decoding images and, for top, the lower image layers.",
+            "",
+            "| finetune | epoch (s) | setup (s) |",
+            "|---|---|---|",
+        ] + [f"| \"{r['finetune']}\" | {r['epoch']:.1f} | {r['setup']:.1f} |"
+             for r in sec["rows"]] + [
+            "",
+            f"Epoch ratio top / full: **{top['epoch'] / full['epoch']:.2f}** (target: at "
+            "most 0.25).",
+            "",
+        ]
+    if "memory" in results:
+        sec = results["memory"]
+        lines += [
+            "## Peak memory of a fit", "", stamp(sec), "",
+            f"Peak resident memory (`ru_maxrss`) of a fresh process that fits "
+            "`MultimodalSentimentClassifier(random_state=0, ...)` on all "
+            f"{sec['rows'][0]['n_train']} MVSA train posts, stopped (as by Ctrl-C) after "
+            f"{sec['n_batches']} training batches: imports, both encoders, all images "
+            "decoded, the optimizer state and the training batches' activations. Target: "
+            "under 3 GB for the defaults.",
+            "",
+            "| setting | peak RSS (GB) |",
+            "|---|---|",
+        ] + [f"| {r['setting']} | {r['peak_mb'] / 1024:.2f} |" for r in sec["rows"]] + [""]
+    lines += ["Dev accuracy, fit times and the peak memory of whole MVSA fits are in "
+              "[benchmarks.md](benchmarks.md).", ""]
+    out.write_text("\n".join(lines))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
+    parser.add_argument("--sections", nargs="*", default=list(SECTIONS), choices=SECTIONS)
+    parser.add_argument("--limit", type=int, help="use only the first N posts (smoke test)")
+    parser.add_argument("--epoch-posts", type=int, default=320,
+                        help="train posts for the epoch-time comparison")
+    parser.add_argument("--memory-batches", type=int, default=8,
+                        help="training batches before the memory probe stops a fit")
+    parser.add_argument("--out", type=Path, default=HERE.parent / "docs" / "performance.md")
+    args = parser.parse_args()
+    if not (args.root / "labelResultAll.txt").is_file():
+        print(f"MVSA-Single not found at {args.root}; pass --root.", file=sys.stderr)
+        return 2
+    from mmsentiment import load_mvsa
+    from mmsentiment.benchmark import _commit
+
+    train, dev = load_mvsa(args.root, "train"), load_mvsa(args.root, "dev")
+    if args.limit:
+        train, dev = train.iloc[:args.limit], dev.iloc[:args.limit]
+    cols = ["text", "image_path"]
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    results["meta"] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, torch "
+                                  f"threads {torch.get_num_threads()}"}
+    stamp = {"date": time.strftime("%Y-%m-%d"), "commit": _commit()}
+    for name in args.sections:
+        if name == "grid":
+            results["grid"] = {**section_grid(train, cols), **stamp}
+        elif name == "predict":
+            results["predict"] = {**section_predict(train, dev, cols), **stamp}
+        elif name == "epoch":
+            results["epoch"] = {**section_epoch(train, cols, args.epoch_posts), **stamp}
+        else:
+            results["memory"] = {**section_memory(args.root, args.memory_batches), **stamp}
+        if not args.limit:
+            RESULTS.write_text(json.dumps(results, indent=1))
+    write_doc(results, args.out)
+    print(args.out.read_text())
     return 0
 
 

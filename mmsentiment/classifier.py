@@ -26,6 +26,7 @@ from .cache import image_key, resolve_cache_dir
 from .callbacks import EpochProgress, TrainingStatus
 from .data import (
     IMAGE_POLICIES,
+    BatchLoader,
     Collate,
     PostDataset,
     extract_columns,
@@ -36,7 +37,7 @@ from .encoders import ImageEncoder, TextEncoder
 from .features import image_features, text_features
 from .fusion import FUSIONS
 from .model import FINETUNE_MODES, MultimodalNet
-from .precision import PRECISIONS, MixedPrecisionNet
+from .net import PRECISIONS, SentimentNet
 
 
 class WarmupCosine:
@@ -102,6 +103,11 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         Upper bound on training epochs.
     batch_size : int, default=32
         Posts per training and prediction batch.
+    micro_batch_size : int or None, default=None
+        Run each training batch forward and backward in chunks of this many posts,
+        accumulating gradients, with one optimizer step per batch: the same update from
+        less memory (the activations of one chunk). ``None`` runs whole batches. Batch-norm
+        statistics in training then come from a chunk.
     lr : float, default=1e-3
         Learning rate of the fusion head.
     text_encoder_lr : float, default=3e-5
@@ -186,6 +192,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, text_encoder: str = "all-MiniLM-L6-v2",
                  image_encoder: str = "tf_efficientnet_lite0", fusion: str = "concat",
                  finetune: str = "full", max_epochs: int = 3, batch_size: int = 32,
+                 micro_batch_size: int | None = None,
                  lr: float = 1e-3, text_encoder_lr: float = 3e-5,
                  image_encoder_lr: float = 1e-4, weight_decay: float = 0.01,
                  warmup: float = 0.1, class_weight=None,
@@ -201,6 +208,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         self.finetune = finetune
         self.max_epochs = max_epochs
         self.batch_size = batch_size
+        self.micro_batch_size = micro_batch_size
         self.lr = lr
         self.text_encoder_lr = text_encoder_lr
         self.image_encoder_lr = image_encoder_lr
@@ -238,6 +246,9 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"max_epochs must be a positive int, got {self.max_epochs!r}")
         if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
             raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}")
+        mbs = self.micro_batch_size
+        if mbs is not None and not (isinstance(mbs, int) and mbs >= 1):
+            raise ValueError(f"micro_batch_size must be a positive int or None, got {mbs!r}")
         vf = self.validation_fraction
         if vf is not None and not 0 < vf < 1:
             raise ValueError(f"validation_fraction must be in (0, 1) or None, got {vf!r}")
@@ -399,17 +410,20 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         from .model import TOP_IMAGE_BLOCKS
 
         encoder = module.image_encoder.to(device).eval()
-        parts = []
+        lower = None  # filled in place: no second copy from concatenating parts
         with torch.inference_mode():
             for start in range(0, len(dataset), 64):
-                pixels = dataset.pixels[start:start + 64].to(device)
+                inputs, _ = dataset.batch(torch.arange(start, min(start + 64, len(dataset))))
+                pixels = inputs["pixels"].to(device)
                 both = torch.stack([encoder.lower(pixels, TOP_IMAGE_BLOCKS),
                                     encoder.lower(pixels.flip(-1), TOP_IMAGE_BLOCKS)], dim=1)
-                parts.append(both.half().cpu())
+                if lower is None:
+                    lower = torch.empty((len(dataset), *both.shape[1:]), dtype=torch.float16)
+                lower[start:start + len(both)] = both.half().cpu()
         texts = [t if present else None for t, present in zip(dataset.texts,
                                                               dataset.text_present)]
         return PostDataset(dataset.y, texts=texts, image_present=dataset.image_present,
-                           image_lower=torch.cat(parts))
+                           image_lower=lower)
 
     def _split(self, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
         index = np.arange(len(y))
@@ -430,7 +444,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
 
     def _build_net(self, module: MultimodalNet, valid: PostDataset | None, n_train: int,
                    y: np.ndarray | None, device: str, status: Callback | None = None
-                   ) -> MixedPrecisionNet:
+                   ) -> SentimentNet:
         steps = self.max_epochs * math.ceil(n_train / self.batch_size)
         callbacks = [("lr_schedule", LRScheduler(
             policy=torch.optim.lr_scheduler.LambdaLR, step_every="batch",
@@ -453,9 +467,10 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         else:
             train_split = None
         tokenizer, max_length = module.text_encoder.tokenizer, module.text_encoder.max_length
-        return MixedPrecisionNet(
+        return SentimentNet(
             module,
             scale_loss=self.precision == "fp16",
+            micro_batch_size=self.micro_batch_size,
             criterion=nn.CrossEntropyLoss,
             criterion__weight=self._class_weights(y),
             classes=list(range(len(self.classes_))),
@@ -468,8 +483,10 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
+            iterator_train=BatchLoader,
             iterator_train__shuffle=True,
             iterator_train__collate_fn=Collate(tokenizer, max_length, flip=True),
+            iterator_valid=BatchLoader,
             iterator_valid__collate_fn=Collate(tokenizer, max_length),
             train_split=train_split,
             callbacks=callbacks,

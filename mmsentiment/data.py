@@ -225,7 +225,12 @@ def handle_image_failures(failures: list[tuple[int, object, str]], policy: str) 
 
 
 class PostDataset(torch.utils.data.Dataset):
-    """Posts as (inputs, label) pairs for skorch: raw (text, pixels) or precomputed features.
+    """Posts for skorch: raw (text, pixels) or precomputed features, read a batch at a time.
+
+    A subset is a view: it shares the tensors of the dataset it came from and only holds
+    its row numbers, so the split into training and validation rows copies no image.
+    :meth:`batch` gathers a whole batch with one indexing operation per tensor, so the hot
+    loop does no per-post Python work (:class:`BatchLoader`).
 
     Args:
         y: integer labels, or ``None`` at prediction time (zeros are returned then).
@@ -245,48 +250,86 @@ class PostDataset(torch.utils.data.Dataset):
                  image_features: torch.Tensor | None = None,
                  text_present: torch.Tensor | None = None,
                  image_lower: torch.Tensor | None = None) -> None:
-        self.text_features, self.image_features = text_features, image_features
-        self.image_lower = image_lower
         if texts is not None:
-            self.texts = ["" if t is None else t for t in texts]
             text_present = torch.tensor([t is not None for t in texts], dtype=torch.bool)
-        else:
-            self.texts = None
-        self.pixels = pixels
+            texts = np.array(["" if t is None else t for t in texts], dtype=object)
         n = len(text_present)
-        self.text_present = text_present
-        self.image_present = (torch.ones(n, dtype=torch.bool) if image_present is None
-                              else image_present)
-        self.y = torch.zeros(n, dtype=torch.long) if y is None else torch.as_tensor(y)
+        self.columns = {
+            "texts": texts, "pixels": pixels, "image_lower": image_lower,
+            "text_features": text_features, "image_features": image_features,
+            "text_present": text_present,
+            "image_present": (torch.ones(n, dtype=torch.bool) if image_present is None
+                              else image_present),
+            "y": torch.zeros(n, dtype=torch.long) if y is None else torch.as_tensor(y),
+        }
+        self.rows = torch.arange(n)
 
     def __len__(self) -> int:
-        return len(self.y)
+        return len(self.rows)
+
+    def __getattr__(self, name: str):
+        # The columns of this view's rows, e.g. ``dataset.pixels`` (a copy for a subset).
+        columns = self.__dict__.get("columns", {})
+        if name not in columns:
+            raise AttributeError(name)
+        value = columns[name]
+        return None if value is None else value[self.rows.numpy() if name == "texts"
+                                                else self.rows]
+
+    def subset(self, index) -> PostDataset:
+        """A view of the rows in ``index`` (positions within this dataset)."""
+        view = object.__new__(PostDataset)
+        view.columns = self.columns
+        view.rows = self.rows[torch.as_tensor(index, dtype=torch.long)]
+        return view
+
+    def batch(self, index) -> tuple[dict, torch.Tensor]:
+        """The inputs and labels of the rows at positions ``index``, gathered at once."""
+        rows = self.rows[torch.as_tensor(index, dtype=torch.long)]
+        c = self.columns
+        inputs = {"text_present": c["text_present"][rows],
+                  "image_present": c["image_present"][rows]}
+        if c["text_features"] is not None:
+            inputs.update(text_features=c["text_features"][rows],
+                          image_features=c["image_features"][rows])
+        else:
+            inputs["text"] = c["texts"][rows.numpy()].tolist()
+            key = "image_lower" if c["image_lower"] is not None else "pixels"
+            inputs[key] = c[key][rows]
+        return inputs, c["y"][rows]
 
     def __getitem__(self, i: int):
-        masks = {"text_present": self.text_present[i], "image_present": self.image_present[i]}
-        if self.text_features is not None:
-            return {"text_features": self.text_features[i],
-                    "image_features": self.image_features[i], **masks}, self.y[i]
-        if self.image_lower is not None:
-            return {"text": self.texts[i], "image_lower": self.image_lower[i], **masks}, self.y[i]
-        return {"text": self.texts[i], "pixels": self.pixels[i], **masks}, self.y[i]
+        inputs, y = self.batch([i])
+        return {k: v[0] for k, v in inputs.items()}, y[0]
 
-    def subset(self, index: np.ndarray) -> PostDataset:
-        """A new dataset holding only the rows in ``index``."""
-        idx = torch.as_tensor(index, dtype=torch.long)
-        common = {"y": self.y[idx], "image_present": self.image_present[idx]}
-        if self.text_features is not None:
-            return PostDataset(**common, text_features=self.text_features[idx],
-                               image_features=self.image_features[idx],
-                               text_present=self.text_present[idx])
-        texts = [self.texts[i] if self.text_present[i] else None for i in index]
-        if self.image_lower is not None:
-            return PostDataset(**common, texts=texts, image_lower=self.image_lower[idx])
-        return PostDataset(**common, texts=texts, pixels=self.pixels[idx])
+
+class BatchLoader:
+    """A skorch iterator over a :class:`PostDataset` that gathers whole batches at once.
+
+    Args:
+        dataset: the posts.
+        batch_size: posts per batch.
+        shuffle: draw a new order every epoch (from torch's global generator).
+        collate_fn: turns ``(inputs, y)`` of a batch into model input (:class:`Collate`).
+    """
+
+    def __init__(self, dataset: PostDataset, batch_size: int, shuffle: bool = False,
+                 collate_fn=None) -> None:
+        self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
+        self.collate_fn = collate_fn or (lambda batch: batch)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+    def __iter__(self):
+        n = len(self.dataset)
+        order = torch.randperm(n) if self.shuffle else torch.arange(n)
+        for start in range(0, n, self.batch_size):
+            yield self.collate_fn(self.dataset.batch(order[start:start + self.batch_size]))
 
 
 class Collate:
-    """Batch raw posts: tokenize with dynamic padding, stack pixels, optionally flip images.
+    """Finish a gathered batch: tokenize with dynamic padding, optionally flip images.
 
     Args:
         tokenizer: the text encoder's Hugging Face tokenizer.
@@ -297,20 +340,18 @@ class Collate:
     def __init__(self, tokenizer, max_length: int, flip: bool = False) -> None:
         self.tokenizer, self.max_length, self.flip = tokenizer, max_length, flip
 
-    def __call__(self, batch):
-        inputs, ys = zip(*batch)
-        y = torch.stack(ys)
-        stacked = {k: torch.stack([x[k] for x in inputs])
-                   for k in inputs[0] if k != "text"}
-        if "text" not in inputs[0]:
-            return stacked, y
-        stacked.update(tokenize(self.tokenizer, self.max_length, [x["text"] for x in inputs]))
-        if "image_lower" in stacked:
+    def __call__(self, batch: tuple[dict, torch.Tensor]):
+        inputs, y = batch
+        inputs = dict(inputs)
+        if "text" not in inputs:
+            return inputs, y
+        inputs.update(tokenize(self.tokenizer, self.max_length, inputs.pop("text")))
+        if "image_lower" in inputs:
             # Precomputed lower-layer outputs of the image and of its mirror image.
             variant = (torch.rand(len(y)) < 0.5).long() if self.flip else \
                 torch.zeros(len(y), dtype=torch.long)
-            stacked["image_lower"] = stacked["image_lower"][torch.arange(len(y)), variant]
+            inputs["image_lower"] = inputs["image_lower"][torch.arange(len(y)), variant]
         elif self.flip:
             flip = torch.rand(len(y)) < 0.5
-            stacked["pixels"][flip] = stacked["pixels"][flip].flip(-1)
-        return stacked, y
+            inputs["pixels"][flip] = inputs["pixels"][flip].flip(-1)
+        return inputs, y

@@ -8,6 +8,7 @@ the rest are, in batches, and are stored for the next fit, fold, candidate or pr
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -107,15 +108,29 @@ def image_features(encoder: ImageEncoder, images: list, root: Path | None = None
     # (no content key) so that the decoder reports why.
     decode = sorted({i for k, i in first.items() if k not in found}
                     | {i for i, k in rows.items() if k is None})
-    pixels, ok, failures = load_images([images[i] for i in decode], encoder.preprocessing)
-    handle_image_failures([(decode[j], p, msg) for j, p, msg in failures], on_bad_image)
-    good = [j for j in range(len(decode)) if ok[j]]
-    starts = range(0, len(good), batch_size)
-    for start in tqdm(starts, desc="Encoding images", unit="batch", disable=not progress):
-        part = good[start:start + batch_size]
-        with torch.inference_mode():
-            out = encoder(pixels[part].to(device)).float().cpu()
-        _store(cache, found, [rows[decode[j]] for j in part], out.numpy())
+    # Decoding of the next chunk (threads; PIL releases the GIL) overlaps the encoding of
+    # this one. Every image is read before the policy applies to all failures at once.
+    chunks = [decode[start:start + batch_size] for start in range(0, len(decode), batch_size)]
+    failures: list[tuple[int, object, str]] = []
+    with ThreadPoolExecutor(max_workers=1) as prefetch:
+        def read(chunk):
+            return prefetch.submit(load_images, [images[i] for i in chunk],
+                                   encoder.preprocessing)
+
+        pending = read(chunks[0]) if chunks else None
+        for k in tqdm(range(len(chunks)), desc="Encoding images", unit="batch",
+                      disable=not progress):
+            pixels, ok, failed = pending.result()
+            if k + 1 < len(chunks):
+                pending = read(chunks[k + 1])
+            failures += [(chunks[k][j], p, msg) for j, p, msg in failed]
+            good = [j for j in range(len(chunks[k])) if ok[j]]
+            if not good:
+                continue
+            with torch.inference_mode():
+                out = encoder(pixels[good].to(device)).float().cpu()
+            _store(cache, found, [rows[chunks[k][j]] for j in good], out.numpy())
+    handle_image_failures(failures, on_bad_image)
     features = torch.zeros(len(images), encoder.dim)
     present = torch.zeros(len(images), dtype=torch.bool)
     for i, k in rows.items():

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .encoders import ImageEncoder, TextEncoder
-from .precision import autocast_dtype
+from .net import autocast_dtype
 
 FINETUNE_MODES = ("full", "top", "frozen")
 TOP_TEXT_LAYERS = 2

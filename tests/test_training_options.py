@@ -1,9 +1,10 @@
-"""Mixed precision and progress reporting of fit."""
+"""Mixed precision, micro-batches and progress reporting of fit."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from mmsentiment import MultimodalSentimentClassifier
 
@@ -49,3 +50,42 @@ def test_progress_bars_only_when_verbose(small, capsys):
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
     assert len(clf.history_) == 2 and "valid_acc" in clf.history_[-1]
+
+
+class _Linear(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, x, text_present=None):
+        return self.fc(x)
+
+
+@pytest.mark.parametrize("micro", [1, 2, 3])
+def test_micro_batches_give_the_whole_batch_gradient(micro):
+    from mmsentiment.net import SentimentNet
+
+    torch.manual_seed(0)
+    batch = ({"x": torch.randn(7, 4), "text_present": torch.ones(7, dtype=torch.bool)},
+             torch.tensor([0, 1, 2, 0, 1, 2, 2]))
+    nets = []
+    for size in (None, micro):
+        torch.manual_seed(1)
+        net = SentimentNet(_Linear, criterion=torch.nn.CrossEntropyLoss,
+                           micro_batch_size=size, classes=[0, 1, 2]).initialize()
+        step = net.train_step_single(batch)
+        nets.append((net, step))
+    (whole, s1), (chunked, s2) = nets
+    assert torch.allclose(s1["loss"], s2["loss"], atol=1e-6)
+    assert s2["y_pred"].shape == (7, 3)
+    for a, b in zip(whole.module_.parameters(), chunked.module_.parameters()):
+        assert torch.allclose(a.grad, b.grad, atol=1e-6)
+
+
+def test_micro_batch_size_in_a_fit(small):
+    X, y = small
+    clf = MultimodalSentimentClassifier(finetune="top", max_epochs=1, batch_size=12,
+                                        micro_batch_size=5, random_state=0).fit(X, y)
+    assert clf.predict_proba(X[:3]).shape == (3, 3)
+    with pytest.raises(ValueError, match="micro_batch_size"):
+        MultimodalSentimentClassifier(micro_batch_size=0).fit(X, y)
