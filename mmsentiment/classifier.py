@@ -103,11 +103,15 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         Upper bound on training epochs.
     batch_size : int, default=32
         Posts per training and prediction batch.
-    micro_batch_size : int or None, default=None
+    micro_batch_size : int or None, default=4
         Run each training batch forward and backward in chunks of this many posts,
-        accumulating gradients, with one optimizer step per batch: the same update from
-        less memory (the activations of one chunk). ``None`` runs whole batches. Batch-norm
-        statistics in training then come from a chunk.
+        accumulating gradients, with one optimizer step per batch: the update of the whole
+        batch from the memory of one chunk's activations. With micro-batches, the image
+        encoder's batch-norm layers normalise with their pretrained running statistics
+        (their scale and shift still train), so the result does not depend on the chunk
+        size: 4 keeps a default fit on 3,611 MVSA posts under 3 GB, and on a GPU with
+        memory to spare ``micro_batch_size=batch_size`` gives the same result faster.
+        ``None`` runs whole batches with batch-norm statistics computed per batch.
     lr : float, default=1e-3
         Learning rate of the fusion head.
     text_encoder_lr : float, default=3e-5
@@ -192,7 +196,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, text_encoder: str = "all-MiniLM-L6-v2",
                  image_encoder: str = "tf_efficientnet_lite0", fusion: str = "concat",
                  finetune: str = "full", max_epochs: int = 3, batch_size: int = 32,
-                 micro_batch_size: int | None = None,
+                 micro_batch_size: int | None = 4,
                  lr: float = 1e-3, text_encoder_lr: float = 3e-5,
                  image_encoder_lr: float = 1e-4, weight_decay: float = 0.01,
                  warmup: float = 0.1, class_weight=None,
@@ -382,7 +386,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         image = ImageEncoder(self.image_encoder)
         head = FUSIONS[self.fusion](text.dim, image.dim, n_classes)
         return MultimodalNet(text, image, head, finetune=self.finetune,
-                             modality_dropout=self.modality_dropout, precision=self.precision)
+                             modality_dropout=self.modality_dropout, precision=self.precision,
+                             frozen_batchnorm=self.micro_batch_size is not None)
 
     def _frozen_features(self, module: MultimodalNet, texts: list, images: list, y,
                          device: str) -> PostDataset:

@@ -41,11 +41,14 @@ class MultimodalNet(nn.Module):
             whose image is hidden (at most 0.5).
         precision: ``"32"`` (float32), or ``"bf16"`` / ``"fp16"`` to run the forward pass
             under ``torch.autocast`` with that dtype; the weights stay float32.
+        frozen_batchnorm: batch-norm layers normalise with their running statistics in
+            training too (their scale and shift still train), so that a batch's update does
+            not depend on how it is split into micro-batches.
     """
 
     def __init__(self, text_encoder: TextEncoder, image_encoder: ImageEncoder,
                  head: nn.Module, finetune: str = "full", modality_dropout: float = 0.0,
-                 precision: str = "32") -> None:
+                 precision: str = "32", frozen_batchnorm: bool = False) -> None:
         super().__init__()
         if finetune not in FINETUNE_MODES:
             raise ValueError(f"finetune must be one of {FINETUNE_MODES}, got {finetune!r}")
@@ -58,6 +61,7 @@ class MultimodalNet(nn.Module):
         self.modality_dropout = modality_dropout
         autocast_dtype(precision)  # checks the name
         self.precision = precision
+        self.frozen_batchnorm = frozen_batchnorm
         self.cache_keys: tuple[str, str] | None = None  # set by frozen fits (feature cache)
         self.missing_text = nn.Parameter(torch.zeros(text_encoder.dim))
         self.missing_image = nn.Parameter(torch.zeros(image_encoder.dim))
@@ -91,6 +95,10 @@ class MultimodalNet(nn.Module):
             self.image_encoder.eval()
             for module in self._trainable:
                 module.train(mode)
+        if getattr(self, "frozen_batchnorm", False):
+            for module in self.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         return self
 
     def encode_text(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:

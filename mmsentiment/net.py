@@ -31,7 +31,8 @@ class SentimentNet(NeuralNetClassifier):
     runs forward and backward in chunks of that many posts, gradients accumulating, and the
     optimizer steps once per batch: the update is that of the whole batch (each chunk's
     loss is weighted by its share of the batch), while the activations kept for backward
-    are those of one chunk. Batch-norm layers in training mode then normalise over a chunk.
+    are those of one chunk. (The classifier freezes batch-norm statistics when it uses
+    micro-batches, so that chunking does not change the update.)
 
     Args:
         *args: passed to ``NeuralNetClassifier``.

@@ -89,3 +89,22 @@ def test_micro_batch_size_in_a_fit(small):
     assert clf.predict_proba(X[:3]).shape == (3, 3)
     with pytest.raises(ValueError, match="micro_batch_size"):
         MultimodalSentimentClassifier(micro_batch_size=0).fit(X, y)
+
+
+def test_micro_batches_freeze_batchnorm_statistics():
+    from mmsentiment.encoders import ImageEncoder, TextEncoder
+    from mmsentiment.fusion import ConcatFusion
+    from mmsentiment.model import MultimodalNet
+
+    text, image = TextEncoder("all-MiniLM-L6-v2"), ImageEncoder("tf_efficientnet_lite0")
+    for frozen in (False, True):
+        net = MultimodalNet(text, image, ConcatFusion(text.dim, image.dim, 3),
+                            frozen_batchnorm=frozen).train()
+        norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        assert norms and all(m.training != frozen for m in norms)
+        assert net.head.training and net.text_encoder.training
+        assert all(p.requires_grad for m in norms for p in m.parameters())
+    pixels = torch.randint(0, 255, (4, 3, 224, 224), dtype=torch.uint8)
+    before = norms[0].running_mean.clone()
+    image(pixels)  # a forward pass in training mode leaves frozen statistics alone
+    assert torch.equal(norms[0].running_mean, before)
