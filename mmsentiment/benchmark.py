@@ -37,8 +37,11 @@ CONFIGS: dict[str, dict] = {
 }
 DESCRIPTIONS = {
     "default": "MultimodalSentimentClassifier() defaults: joint fine-tuning of MiniLM + "
-               "EfficientNet-Lite0, concat fusion, 10 % held out for early stopping",
-    "default-v0": "the defaults at commit 8ada438, before modality dropout",
+               "EfficientNet-Lite0, concat fusion, 10 % held out for early stopping, "
+               "micro-batches of 4 with batch-norm statistics frozen",
+    "default-v0": "the defaults at commit 8ada438: before modality dropout and micro-batches",
+    "default-v1": "the defaults at commit 5b23af6: modality dropout 0.1, whole batches of 32 "
+                  "(batch-norm statistics trained)",
     "joint": "joint fine-tuning on all of train, 3 epochs, neutral weighted 1.5",
     "text-only": "as joint, images removed from train and dev (MiniLM fine-tuned alone)",
     "image-only": "as joint, texts removed from train and dev (EfficientNet-Lite0 alone)",
@@ -180,13 +183,16 @@ def write_report(results: Path, table: Path) -> None:
         "the seeds listed (one value where one seed ran). Machine: "
         + (runs[0]["machine"] if runs else "-") + ", no GPU.",
         "",
-        "Regenerate every row: `python benchmarks/mvsa.py --configs "
-        + " ".join(by_config) + " --seeds 0 1 2`, then `python benchmarks/mvsa.py --table`.",
+        "Rerun a row with `python benchmarks/mvsa.py --configs NAME --seeds 0 1 2` (the",
+        "configurations are in `mmsentiment/benchmark.py`; rows whose name ends in -v0 or -v1",
+        "are earlier defaults, kept for comparison and reproducible at their commit), then",
+        "`python benchmarks/mvsa.py --table`. Fit times are wall-clock on a machine that was",
+        "sometimes running other jobs at the same time (then they are upper bounds).",
         "",
         "| configuration | seeds | dev acc % | dev weighted F1 % | dev macro F1 % "
         "| acc, no images % | acc, no texts % | epochs | fit min | predict posts/s "
-        "| peak RSS GB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| peak RSS GB | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for config, rs in by_config.items():
         def get(key: str, rs: list[dict] = rs) -> list:
@@ -199,7 +205,8 @@ def write_report(results: Path, table: Path) -> None:
             f"| {_fmt(get('dev_macro_f1'))} | {_fmt(get('dev_accuracy_no_images'))} "
             f"| {_fmt(get('dev_accuracy_no_texts'))} | {_fmt(get('epochs'), 1, 0)} "
             f"| {_fmt(get('fit_seconds'), 1 / 60)} | {_fmt(get('predict_posts_per_s'), 1, 0)} "
-            f"| {_fmt(get('peak_rss_mb'), 1 / 1024)} |")
+            f"| {_fmt(get('peak_rss_mb'), 1 / 1024)} "
+            f"| {', '.join(sorted({r['commit'] for r in rs}))} |")
     lines += [
         "",
         "Published results on the standard **test** part (accuracy / weighted F1 %), with",

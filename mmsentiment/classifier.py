@@ -105,13 +105,14 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         Posts per training and prediction batch.
     micro_batch_size : int or None, default=4
         Run each training batch forward and backward in chunks of this many posts,
-        accumulating gradients, with one optimizer step per batch: the update of the whole
+        accumulating gradients, with one optimizer step per batch: the gradient of the whole
         batch from the memory of one chunk's activations. With micro-batches, the image
         encoder's batch-norm layers normalise with their pretrained running statistics
-        (their scale and shift still train), so the result does not depend on the chunk
-        size: 4 keeps a default fit on 3,611 MVSA posts under 3 GB, and on a GPU with
-        memory to spare ``micro_batch_size=batch_size`` gives the same result faster.
-        ``None`` runs whole batches with batch-norm statistics computed per batch.
+        (their scale and shift still train), so the chunk size changes the update only
+        through dropout's random masks. 4 keeps a default fit on the 3,611 MVSA train
+        posts under 3 GB (docs/performance.md); on a GPU with memory to spare,
+        ``micro_batch_size=batch_size`` trains the same way faster. ``None`` runs whole
+        batches with batch-norm statistics computed per batch, as the original method.
     lr : float, default=1e-3
         Learning rate of the fusion head.
     text_encoder_lr : float, default=3e-5
@@ -323,6 +324,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             else:
                 self.net_.fit(train, y=None)
         self.interrupted_ = status.interrupted
+        # The validation split is a view of every decoded image: keep none in the model.
+        self.net_.train_split = None
         early = dict(self.net_.callbacks_).get("early_stopping")
         if early is not None:
             early.best_model_weights_ = None  # restored already; keep pickles small

@@ -131,6 +131,7 @@ def _train(args: argparse.Namespace) -> int:
     clf = MultimodalSentimentClassifier(
         text_encoder=args.text_encoder, image_encoder=args.image_encoder, fusion=args.fusion,
         finetune=args.finetune, max_epochs=args.epochs, batch_size=args.batch_size,
+        micro_batch_size=args.micro_batch_size or None,
         lr=args.lr, class_weight=class_weight,
         validation_fraction=args.validation_fraction or None,
         on_bad_image=args.on_bad_image, checkpoint_dir=args.checkpoint_dir,
@@ -141,6 +142,10 @@ def _train(args: argparse.Namespace) -> int:
     out = save_model(clf, args.output)
     print(f"Trained on {len(X)} posts in {time.perf_counter() - start:.0f} s "
           f"({len(clf.history_)} epochs); saved the model to {out}")
+    if clf.interrupted_:
+        print("mmsentiment train: interrupted; the saved model holds the best epoch so far "
+              "(rerun with --checkpoint-dir to resume)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if args.plot:
         from .plots import plot_training_curves
 
@@ -155,7 +160,7 @@ def _predict(args: argparse.Namespace) -> int:
     args.text_column, args.image_column = clf.text_column, clf.image_column
     X, _ = _columns(df, args, need_label=False)
     proba = clf.predict_proba(X)
-    out = df.copy()
+    out = read_table(args.data)  # the input as it was, image paths not made absolute
     out["prediction"] = clf.classes_[proba.argmax(axis=1)]
     for j, label in enumerate(clf.classes_):
         out[f"proba_{label}"] = proba[:, j]
@@ -276,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--finetune", default="full", choices=["full", "top", "frozen"])
     train.add_argument("--epochs", type=int, default=3)
     train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--micro-batch-size", type=int, default=4,
+                       help="posts per forward/backward chunk (memory); 0 = whole batches")
     train.add_argument("--lr", type=float, default=1e-3, help="learning rate of the head")
     train.add_argument("--class-weight", default=None,
                        help="'balanced' or a JSON object, e.g. '{\"neutral\": 1.5}'")

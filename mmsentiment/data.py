@@ -6,7 +6,7 @@ per fit (in parallel threads); batches are tokenized with padding to the longest
 batch, never to a fixed length.
 
 Missing values are first-class: a text that is None, NaN or blank and an image that is None,
-NaN or ``""`` mark that modality as absent for the row (see ``docs/guide.md``).
+NaN or ``""`` mark that modality as absent for the row (see ``docs/guide/bad-input.md``).
 """
 
 from __future__ import annotations

@@ -124,13 +124,18 @@ def image_features(encoder: ImageEncoder, images: list, root: Path | None = None
             if k + 1 < len(chunks):
                 pending = read(chunks[k + 1])
             failures += [(chunks[k][j], p, msg) for j, p, msg in failed]
-            good = [j for j in range(len(chunks[k])) if ok[j]]
+            # A file that could not be read for its content key but decoded later (it
+            # changed in between) is reported rather than used without a key.
+            failures += [(i, images[i], "the file changed while it was being read")
+                         for j, i in enumerate(chunks[k]) if ok[j] and rows[i] is None]
+            good = [j for j in range(len(chunks[k])) if ok[j]
+                    and rows[chunks[k][j]] is not None]
             if not good:
                 continue
             with torch.inference_mode():
                 out = encoder(pixels[good].to(device)).float().cpu()
             _store(cache, found, [rows[chunks[k][j]] for j in good], out.numpy())
-    handle_image_failures(failures, on_bad_image)
+    handle_image_failures(sorted(failures, key=lambda f: f[0]), on_bad_image)
     features = torch.zeros(len(images), encoder.dim)
     present = torch.zeros(len(images), dtype=torch.bool)
     for i, k in rows.items():

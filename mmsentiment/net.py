@@ -29,10 +29,12 @@ class SentimentNet(NeuralNetClassifier):
 
     **Micro-batches.** With ``micro_batch_size`` smaller than the batch, each training batch
     runs forward and backward in chunks of that many posts, gradients accumulating, and the
-    optimizer steps once per batch: the update is that of the whole batch (each chunk's
-    loss is weighted by its share of the batch), while the activations kept for backward
-    are those of one chunk. (The classifier freezes batch-norm statistics when it uses
-    micro-batches, so that chunking does not change the update.)
+    optimizer steps once per batch: each chunk's loss is weighted by its share of the batch
+    (of its rows, or of its class weights), so the gradient is the whole batch's, while the
+    activations kept for backward are those of one chunk. Layers that look across the
+    batch (batch norm in training mode) would break that; the classifier freezes their
+    statistics when it uses micro-batches. Dropout draws its masks chunk by chunk, so a
+    chunked fit is the same in expectation, not bit for bit.
 
     Args:
         *args: passed to ``NeuralNetClassifier``.
@@ -58,11 +60,17 @@ class SentimentNet(NeuralNetClassifier):
         n, size = len(yi), self.micro_batch_size
         if not size or size >= n:
             return [(Xi, yi, 1.0)]
+        # A chunk's mean loss is weighted by its share of the batch: its share of the rows,
+        # or with class weights its share of the batch's total weight (the weighted mean
+        # of CrossEntropyLoss divides by the weights' sum).
+        weight = getattr(self.criterion_, "weight", None)
+        total = weight[yi].sum() if weight is not None else n
         out = []
         for start in range(0, n, size):
             part = {k: v[start:start + size] for k, v in Xi.items()}
             target = yi[start:start + size]
-            out.append((part, target, len(target) / n))
+            share = (weight[target].sum() if weight is not None else len(target)) / total
+            out.append((part, target, share))
         return out
 
     def train_step_single(self, batch, **fit_params):

@@ -62,7 +62,8 @@ class _Linear(torch.nn.Module):
 
 
 @pytest.mark.parametrize("micro", [1, 2, 3])
-def test_micro_batches_give_the_whole_batch_gradient(micro):
+@pytest.mark.parametrize("weight", [None, [1.0, 3.0, 0.5]])
+def test_micro_batches_give_the_whole_batch_gradient(micro, weight):
     from mmsentiment.net import SentimentNet
 
     torch.manual_seed(0)
@@ -72,6 +73,7 @@ def test_micro_batches_give_the_whole_batch_gradient(micro):
     for size in (None, micro):
         torch.manual_seed(1)
         net = SentimentNet(_Linear, criterion=torch.nn.CrossEntropyLoss,
+                           criterion__weight=None if weight is None else torch.tensor(weight),
                            micro_batch_size=size, classes=[0, 1, 2]).initialize()
         step = net.train_step_single(batch)
         nets.append((net, step))
