@@ -154,11 +154,16 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict(args: argparse.Namespace) -> int:
+def _model_and_data(args: argparse.Namespace, need_label: bool):
+    """The saved model, and the data file's posts in the columns it was trained on."""
     clf = load_model(args.model)
     df = read_table(args.data, clf.image_column)
     args.text_column, args.image_column = clf.text_column, clf.image_column
-    X, _ = _columns(df, args, need_label=False)
+    return (clf, *_columns(df, args, need_label=need_label))
+
+
+def _predict(args: argparse.Namespace) -> int:
+    clf, X, _ = _model_and_data(args, need_label=False)
     proba = clf.predict_proba(X)
     out = read_table(args.data)  # the input as it was, image paths not made absolute
     out["prediction"] = clf.classes_[proba.argmax(axis=1)]
@@ -172,10 +177,7 @@ def _predict(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from sklearn.metrics import accuracy_score, classification_report, f1_score
 
-    clf = load_model(args.model)
-    df = read_table(args.data, clf.image_column)
-    args.text_column, args.image_column = clf.text_column, clf.image_column
-    X, y = _columns(df, args, need_label=True)
+    clf, X, y = _model_and_data(args, need_label=True)
     unseen = sorted(set(map(str, y)) - set(map(str, clf.classes_)))
     if unseen:
         raise CLIError(f"labels {unseen} were not seen in training (the model knows "

@@ -42,6 +42,18 @@ def _store(cache: FeatureCache | None, found: dict, keys: list[str], values: np.
             cache.put(key, value)
 
 
+def _assemble(n: int, dim: int, rows: dict[int, str | None], found: dict[str, np.ndarray]
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One row per input: its vector where one was found for its key, else zeros."""
+    features = torch.zeros(n, dim)
+    present = torch.zeros(n, dtype=torch.bool)
+    for i, k in rows.items():
+        if k in found:
+            features[i] = torch.from_numpy(found[k])
+            present[i] = True
+    return features, present
+
+
 def text_features(encoder: TextEncoder, texts: list, root: Path | None = None,
                   cache_key: str | None = None, device: str = "cpu", progress: bool = False,
                   batch_size: int = TEXT_BATCH) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,12 +84,7 @@ def text_features(encoder: TextEncoder, texts: list, root: Path | None = None,
         with torch.inference_mode():
             out = encoder(**{k: v.to(device) for k, v in batch.items()}).float().cpu()
         _store(cache, found, keys, out.numpy())
-    features = torch.zeros(len(texts), encoder.dim)
-    present = torch.zeros(len(texts), dtype=torch.bool)
-    for i, k in rows.items():
-        features[i] = torch.from_numpy(found[k])
-        present[i] = True
-    return features, present
+    return _assemble(len(texts), encoder.dim, rows, found)
 
 
 def image_features(encoder: ImageEncoder, images: list, root: Path | None = None,
@@ -136,10 +143,4 @@ def image_features(encoder: ImageEncoder, images: list, root: Path | None = None
                 out = encoder(pixels[good].to(device)).float().cpu()
             _store(cache, found, [rows[chunks[k][j]] for j in good], out.numpy())
     handle_image_failures(sorted(failures, key=lambda f: f[0]), on_bad_image)
-    features = torch.zeros(len(images), encoder.dim)
-    present = torch.zeros(len(images), dtype=torch.bool)
-    for i, k in rows.items():
-        if k in found:
-            features[i] = torch.from_numpy(found[k])
-            present[i] = True
-    return features, present
+    return _assemble(len(images), encoder.dim, rows, found)

@@ -107,3 +107,27 @@ def test_relative_image_paths_follow_the_data_file(tmp_path):
     assert all(p.startswith(str(tmp_path)) for p in back["image_path"])
     assert json.loads((tmp_path / "posts.jsonl").read_text().splitlines()[0])["image_path"] \
         .startswith("imgs/")
+
+
+def test_benchmark_command_writes_the_report(tmp_path, capsys):
+    results = tmp_path / "runs.jsonl"
+    runs = []
+    for seed, acc in enumerate([0.70, 0.74]):
+        for config, fraction in [("joint", 1.0), ("joint", 0.1), ("frozen-logistic", 1.0)]:
+            runs.append({"config": config, "seed": seed, "fraction": fraction,
+                         "n_train": int(3611 * fraction), "commit": "abc1234",
+                         "dev_accuracy": acc - (0.1 if fraction < 1 else 0),
+                         "dev_weighted_f1": acc, "dev_macro_f1": acc, "fit_seconds": 60.0,
+                         "predict_posts_per_s": 30.0, "peak_rss_mb": 2048.0,
+                         "machine": "test machine"})
+    results.write_text("\n".join(json.dumps(r) for r in runs) + "\n")
+    table = tmp_path / "docs" / "bench.md"
+    table.parent.mkdir()
+    assert main(["benchmark", "--root", str(tmp_path), "--configs", "--results", str(results),
+                 "--table", str(table)]) == 0
+    page = table.read_text()
+    assert "| **joint**:" in page and "72.0 ± 2.8" in page  # mean ± std over the 2 seeds
+    assert "| joint | 10% | 361 | 2 | 62.0 |" in page  # the learning-curve table
+    assert (table.parent / "img" / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["benchmark", "--root", str(tmp_path), "--configs", "joint"]) == 1
+    assert "MVSA-Single not found" in capsys.readouterr().err

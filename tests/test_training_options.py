@@ -50,6 +50,8 @@ def test_progress_bars_only_when_verbose(small, capsys):
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
     assert len(clf.history_) == 2 and "valid_acc" in clf.history_[-1]
+    # The validation split (a view of every post) is not kept in the fitted model.
+    assert clf.net_.train_split is None
 
 
 class _Linear(torch.nn.Module):
