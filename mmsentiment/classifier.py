@@ -109,8 +109,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         batch from the memory of one chunk's activations. With micro-batches, the image
         encoder's batch-norm layers normalise with their pretrained running statistics
         (their scale and shift still train), so the chunk size changes the update only
-        through dropout's random masks. 4 keeps a default fit on the 3,611 MVSA train
-        posts under 3 GB (docs/performance.md); on a GPU with memory to spare,
+        through dropout's random masks. With 4, a default fit on the 3,611 MVSA train
+        posts peaked at 3.2 GB instead of 7.0 (docs/benchmarks.md); on a GPU with memory to spare,
         ``micro_batch_size=batch_size`` trains the same way faster. ``None`` runs whole
         batches with batch-norm statistics computed per batch, as the original method.
     lr : float, default=1e-3
