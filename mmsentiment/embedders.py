@@ -93,6 +93,15 @@ class _Embedder(TransformerMixin, BaseEstimator):
             self._cache_key = self.encoder_.cache_key()
         return self._cache_key
 
+    def _embed(self, X, clean, encode, **options) -> np.ndarray:
+        """Clean one column of ``X`` and encode it through the feature cache."""
+        check_is_fitted(self, "encoder_")
+        root = resolve_cache_dir(self.cache_dir)
+        device = str(next(self.encoder_.parameters()).device)
+        features, _ = encode(self.encoder_, clean(_column(X)), root, self._key(root), device,
+                             progress=self.verbose > 0, batch_size=self.batch_size, **options)
+        return features.numpy()
+
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Output column names: ``text0``, ``text1``, ... or ``image0``, ``image1``, ...
 
@@ -149,13 +158,7 @@ class TextEmbedder(_Embedder):
         Returns:
             A float32 array of shape ``(n_texts, n_features_out_)``.
         """
-        check_is_fitted(self, "encoder_")
-        texts = _clean_texts(_column(X))
-        root = resolve_cache_dir(self.cache_dir)
-        device = str(next(self.encoder_.parameters()).device)
-        features, _ = text_features(self.encoder_, texts, root, self._key(root), device,
-                                    progress=self.verbose > 0, batch_size=self.batch_size)
-        return features.numpy()
+        return self._embed(X, _clean_texts, text_features)
 
 
 class ImageEmbedder(_Embedder):
@@ -212,11 +215,4 @@ class ImageEmbedder(_Embedder):
         Returns:
             A float32 array of shape ``(n_images, n_features_out_)``.
         """
-        check_is_fitted(self, "encoder_")
-        images = _clean_images(_column(X))
-        root = resolve_cache_dir(self.cache_dir)
-        device = str(next(self.encoder_.parameters()).device)
-        features, _ = image_features(self.encoder_, images, root, self._key(root), device,
-                                     self.on_bad_image, progress=self.verbose > 0,
-                                     batch_size=self.batch_size)
-        return features.numpy()
+        return self._embed(X, _clean_images, image_features, on_bad_image=self.on_bad_image)
