@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import warnings
 from pathlib import Path
 
@@ -22,13 +23,13 @@ from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
 from skorch.helper import predefined_split
 from torch import nn
 
-from .cache import image_key, resolve_cache_dir
+from .cache import fingerprint, image_key, resolve_cache_dir
 from .callbacks import EpochProgress, TrainingStatus
 from .data import (
     IMAGE_POLICIES,
-    BatchLoader,
     Collate,
     PostDataset,
+    batch_loader,
     extract_columns,
     handle_image_failures,
     load_images,
@@ -64,6 +65,13 @@ class WarmupCosine:
         return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def _describe(value) -> str:
+    """A parameter as text for the checkpoint fingerprint (a module by code and weights)."""
+    if isinstance(value, nn.Module):
+        return fingerprint(repr(value), *value.state_dict().values())
+    return str(value)
+
+
 def resolve_device(device: str) -> str:
     """Turn ``"auto"`` into ``"cuda"`` where a GPU is visible, else ``"cpu"``.
 
@@ -87,11 +95,15 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    text_encoder : str, default="all-MiniLM-L6-v2"
-        A sentence-transformers model name or local folder. Installed weights (see
-        `mmsentiment.encoders.OFFLINE_TEXT_ENCODERS`) are used first.
-    image_encoder : str, default="tf_efficientnet_lite0"
-        A timm model name, optionally ``"name@/path/to/weights.pth"``.
+    text_encoder : str or SentenceTransformer, default="all-MiniLM-L6-v2"
+        A sentence-transformers model name or local folder (installed weights, see
+        `mmsentiment.encoders.OFFLINE_TEXT_ENCODERS`, are used first), or a
+        ``SentenceTransformer`` object.
+    image_encoder : str or torch.nn.Module, default="tf_efficientnet_lite0"
+        A timm model name, optionally ``"name@/path/to/weights.pth"``, or any module from
+        ``(N, 3, H, W)`` images to ``(N, D)`` vectors (a timm model object, or your own;
+        see `mmsentiment.encoders.ImageEncoder`). Module objects are copied at fit, never
+        changed; a model with module encoders is saved with joblib, not `save`.
     fusion : {"concat", "paper"}, default="concat"
         The fusion head (`mmsentiment.fusion`); ``"paper"`` is the published one.
     finetune : {"full", "top", "frozen"}, default="full"
@@ -194,8 +206,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     (2,)
     """
 
-    def __init__(self, text_encoder: str = "all-MiniLM-L6-v2",
-                 image_encoder: str = "tf_efficientnet_lite0", fusion: str = "concat",
+    def __init__(self, text_encoder: str | nn.Module = "all-MiniLM-L6-v2",
+                 image_encoder: str | nn.Module = "tf_efficientnet_lite0", fusion: str = "concat",
                  finetune: str = "full", max_epochs: int = 3, batch_size: int = 32,
                  micro_batch_size: int | None = 4,
                  lr: float = 1e-3, text_encoder_lr: float = 3e-5,
@@ -266,6 +278,11 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         if self.on_bad_image not in IMAGE_POLICIES:
             raise ValueError(
                 f"on_bad_image must be one of {IMAGE_POLICIES}, got {self.on_bad_image!r}")
+        for param in ("text_encoder", "image_encoder"):
+            value = getattr(self, param)
+            if not isinstance(value, (str, os.PathLike, nn.Module)):
+                raise TypeError(f"{param} must be a model name, a path or a torch.nn.Module, "
+                                f"got {type(value).__name__}")
 
     def _validate_X(self, X, reset: bool) -> tuple[list[str], list]:
         # sklearn's own checks first (sparse, empty, complex input; column names and count
@@ -351,7 +368,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     def _fingerprint(self, texts: list, images: list, y) -> str:
         digest = hashlib.sha256()
         params = {k: v for k, v in self.get_params().items() if k not in ("verbose", "device")}
-        digest.update(json.dumps(params, sort_keys=True, default=str).encode())
+        digest.update(json.dumps(params, sort_keys=True, default=_describe).encode())
         for text, image, label in zip(texts, images, y):
             content = image_key(image) if image is not None else None
             digest.update(repr((text, content, label)).encode())
@@ -404,10 +421,12 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             module.cache_keys = (text_enc.cache_key(), image_enc.cache_key())
         keys = module.cache_keys or (None, None)
         progress = self.verbose > 0
+        # Encoded in batches of batch_size, like fine-tuned models' predictions.
         text_vecs, text_present = text_features(text_enc, texts, root, keys[0], device,
-                                                progress=progress)
+                                                progress=progress, batch_size=self.batch_size)
         image_vecs, image_present = image_features(image_enc, images, root, keys[1], device,
-                                                   self.on_bad_image, progress=progress)
+                                                   self.on_bad_image, progress=progress,
+                                                   batch_size=self.batch_size)
         return PostDataset(y, text_features=text_vecs, image_features=image_vecs,
                            text_present=text_present, image_present=image_present)
 
@@ -491,10 +510,10 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
-            iterator_train=BatchLoader,
+            iterator_train=batch_loader,
             iterator_train__shuffle=True,
             iterator_train__collate_fn=Collate(tokenizer, max_length, flip=True),
-            iterator_valid=BatchLoader,
+            iterator_valid=batch_loader,
             iterator_valid__collate_fn=Collate(tokenizer, max_length),
             train_split=train_split,
             callbacks=callbacks,

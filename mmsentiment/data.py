@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, ImageOps
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 from tqdm.auto import tqdm
 
 from .encoders.image import ImagePreprocessing
@@ -230,7 +231,7 @@ class PostDataset(torch.utils.data.Dataset):
     A subset is a view: it shares the tensors of the dataset it came from and only holds
     its row numbers, so the split into training and validation rows copies no image.
     :meth:`batch` gathers a whole batch with one indexing operation per tensor, so the hot
-    loop does no per-post Python work (:class:`BatchLoader`).
+    loop does no per-post Python work (:func:`batch_loader`).
 
     Args:
         y: integer labels, or ``None`` at prediction time (zeros are returned then).
@@ -298,34 +299,43 @@ class PostDataset(torch.utils.data.Dataset):
             inputs[key] = c[key][rows]
         return inputs, c["y"][rows]
 
-    def __getitem__(self, i: int):
-        inputs, y = self.batch([i])
-        return {k: v[0] for k, v in inputs.items()}, y[0]
+    def __getitem__(self, index):
+        """One post (``index`` an int), or a whole batch (a sequence of positions, as
+        :func:`batch_loader`'s sampler yields them), gathered with `batch`."""
+        if isinstance(index, (int, np.integer)):
+            inputs, y = self.batch([index])
+            return {k: v[0] for k, v in inputs.items()}, y[0]
+        return self.batch(index)
 
 
-class BatchLoader:
+def _identity(batch):
+    return batch
+
+
+def batch_loader(dataset: PostDataset, batch_size: int, shuffle: bool = False,
+                 collate_fn=None) -> DataLoader:
     """A skorch iterator over a :class:`PostDataset` that gathers whole batches at once.
+
+    It is a plain ``torch.utils.data.DataLoader`` whose sampler yields the positions of a
+    batch (``BatchSampler``) and whose dataset returns that whole batch with one index
+    operation per column, so the hot loop does no per-post Python work; being a real
+    ``DataLoader``, accelerate can shard it across processes.
 
     Args:
         dataset: the posts.
         batch_size: posts per batch.
-        shuffle: draw a new order every epoch (from torch's global generator).
+        shuffle: draw a new order every epoch (seeded from torch's global generator).
         collate_fn: turns ``(inputs, y)`` of a batch into model input (:class:`Collate`).
+
+    Examples:
+        >>> loader = batch_loader(PostDataset([0, 1, 0], texts=["a", "b", None],
+        ...                       pixels=torch.zeros(3, 3, 2, 2, dtype=torch.uint8)), 2)
+        >>> [len(y) for _, y in loader]
+        [2, 1]
     """
-
-    def __init__(self, dataset: PostDataset, batch_size: int, shuffle: bool = False,
-                 collate_fn=None) -> None:
-        self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
-        self.collate_fn = collate_fn or (lambda batch: batch)
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.dataset) / self.batch_size)
-
-    def __iter__(self):
-        n = len(self.dataset)
-        order = torch.randperm(n) if self.shuffle else torch.arange(n)
-        for start in range(0, n, self.batch_size):
-            yield self.collate_fn(self.dataset.batch(order[start:start + self.batch_size]))
+    order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+    return DataLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last=False),
+                      batch_size=None, collate_fn=collate_fn or _identity)
 
 
 class Collate:

@@ -186,7 +186,7 @@ class ImageEmbedder(_Embedder):
 
     _prefix = "image"
 
-    def __init__(self, encoder: str = "tf_efficientnet_lite0", batch_size: int = 64,
+    def __init__(self, encoder: str = "tf_efficientnet_lite0", batch_size: int = 32,
                  on_bad_image: str = "raise", cache_dir="auto", device: str = "auto",
                  verbose: int = 0) -> None:
         self.encoder = encoder

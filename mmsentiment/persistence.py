@@ -30,6 +30,12 @@ def save_model(clf, path, self_contained: bool = False) -> Path:
     from . import __version__
 
     check_is_fitted(clf, "net_")
+    modules = [name for name in ENCODERS if isinstance(getattr(clf, name), torch.nn.Module)]
+    if modules:
+        raise TypeError(
+            f"{' and '.join(modules)} is a module object, which a safetensors model file "
+            "cannot describe (loading runs no code); save this model with joblib.dump."
+        )
     classes = clf.classes_.tolist()
     try:
         json.dumps(classes)

@@ -1,7 +1,8 @@
-"""Image encoders: any timm model, returning one pooled vector per image."""
+"""Image encoders: any timm model or image module, returning one pooled vector per image."""
 
 from __future__ import annotations
 
+import copy
 import functools
 from dataclasses import dataclass
 
@@ -67,15 +68,49 @@ def _pristine_state(name: str) -> dict[str, torch.Tensor]:
     return model.state_dict()
 
 
+def module_name(module: nn.Module) -> str:
+    """A readable name for an encoder given as a module object, used in cache folder names
+    and messages: ``"module:<timm architecture>"`` for timm models, else the class name.
+
+    >>> module_name(nn.Linear(2, 2))
+    'module:Linear'
+    """
+    cfg = getattr(module, "pretrained_cfg", None) or {}
+    return "module:" + str(cfg.get("architecture") or type(module).__name__)
+
+
+def _output_dim(model: nn.Module, size: int) -> int:
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            out = model(torch.zeros(1, 3, size, size))
+    finally:
+        model.train(was_training)
+    if not isinstance(out, torch.Tensor) or out.ndim != 2:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(
+            f"An image encoder module must map (N, 3, H, W) images to (N, D) vectors; "
+            f"{type(model).__name__} returned {shape}. Pool its output first (for a timm "
+            "model, pass it with num_classes=0)."
+        )
+    return int(out.shape[1])
+
+
 class ImageEncoder(nn.Module):
-    """A pretrained timm model as a module from uint8 pixels to one pooled vector per image.
+    """A pretrained image model as a module from uint8 pixels to one pooled vector per image.
 
     Pixels arrive as ``uint8`` tensors of shape ``(N, 3, size, size)`` and are normalised
     inside the module, so batches stay small in memory and on their way to the device.
 
     Args:
         name: a timm model name (``"tf_efficientnet_lite0"``), optionally with a local weights
-            file as ``"timm_name@/path/to/weights.pth"``.
+            file as ``"timm_name@/path/to/weights.pth"``; or any ``torch.nn.Module`` that maps
+            normalised ``(N, 3, H, W)`` float images to ``(N, D)`` vectors. A module is
+            copied (fine-tuning never changes the caller's object); a timm model's classifier
+            is removed; its preprocessing (input size, crop, mean, std) is read from its
+            ``pretrained_cfg`` as timm does, with timm's ImageNet defaults (224 pixels) for a
+            module that has none.
 
     Examples:
         >>> enc = ImageEncoder("tf_efficientnet_lite0")
@@ -83,18 +118,28 @@ class ImageEncoder(nn.Module):
         (224, 1280)
         >>> enc(torch.zeros(2, 3, 224, 224, dtype=torch.uint8)).shape
         torch.Size([2, 1280])
+        >>> tiny = nn.Sequential(nn.Conv2d(3, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        >>> enc = ImageEncoder(tiny)
+        >>> enc.name, enc.dim
+        ('module:Sequential', 8)
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str | nn.Module) -> None:
         super().__init__()
         import timm
 
-        self.name = name
-        arch, _ = _split_name(name)
-        state = _pristine_state(name)
-        self.model = timm.create_model(arch, pretrained=False)
-        self.model.load_state_dict(state)
-        self.model.reset_classifier(0)
+        if isinstance(name, nn.Module):
+            self.name = module_name(name)
+            self.model = copy.deepcopy(name)
+            if hasattr(self.model, "reset_classifier") and hasattr(self.model, "num_features"):
+                self.model.reset_classifier(0)
+        else:
+            self.name = name
+            arch, _ = _split_name(name)
+            state = _pristine_state(name)
+            self.model = timm.create_model(arch, pretrained=False)
+            self.model.load_state_dict(state)
+            self.model.reset_classifier(0)
         cfg = timm.data.resolve_model_data_config(self.model)
         self.preprocessing = ImagePreprocessing(
             size=int(cfg["input_size"][-1]),
@@ -102,7 +147,8 @@ class ImageEncoder(nn.Module):
             mean=tuple(float(v) for v in cfg["mean"]),
             std=tuple(float(v) for v in cfg["std"]),
         )
-        self.dim = int(self.model.num_features)
+        self.dim = (int(self.model.num_features) if isinstance(name, str)
+                    else _output_dim(self.model, self.preprocessing.size))
         self.register_buffer("mean", torch.tensor(self.preprocessing.mean).view(1, 3, 1, 1),
                              persistent=False)
         self.register_buffer("std", torch.tensor(self.preprocessing.std).view(1, 3, 1, 1),
@@ -113,8 +159,11 @@ class ImageEncoder(nn.Module):
         fingerprint of its current weights and preprocessing."""
         from ..cache import fingerprint, slug
 
+        # A module's architecture is part of its identity (two modules may share weights'
+        # shapes and values but not their code); for names, the name says it.
+        code = [repr(self.model)] if self.name.startswith("module:") else []
         return f"image-{slug(self.name)}-" + fingerprint(
-            self.name, self.preprocessing, "pooled", *self.model.state_dict().values())
+            self.name, self.preprocessing, "pooled", *code, *self.model.state_dict().values())
 
     def splittable(self) -> bool:
         """Whether the trunk can be cut into a cached lower part and a trained upper part

@@ -1,4 +1,5 @@
-"""Text encoders: any sentence-transformers model, fine-tunable inside the fusion network."""
+"""Text encoders: any sentence-transformers model (by name, folder or object), fine-tunable
+inside the fusion network."""
 
 from __future__ import annotations
 
@@ -32,6 +33,23 @@ def _load_pristine(name: str):
                           OFFLINE_TEXT_ENCODERS) from exc
 
 
+def _module_name(model: nn.Module) -> str:
+    from sentence_transformers import SentenceTransformer
+
+    if not isinstance(model, SentenceTransformer):
+        raise TypeError(
+            f"A text encoder module must be a sentence_transformers.SentenceTransformer (it "
+            f"brings its tokenizer and pooling), got {type(model).__name__}. Wrap a Hugging "
+            "Face model with SentenceTransformer(modules=[models.Transformer(name), "
+            "models.Pooling(dim)])."
+        )
+    # The hub name where the model card has one, else the transformer's type ("bert").
+    card = getattr(model, "model_card_data", None)
+    config = getattr(getattr(model[0], "auto_model", None), "config", None)
+    source = getattr(card, "base_model", None) or getattr(config, "model_type", None)
+    return "module:" + (source or "SentenceTransformer")
+
+
 class TextEncoder(nn.Module):
     """A sentence-transformers model as a module that maps token ids to one vector per text.
 
@@ -39,19 +57,27 @@ class TextEncoder(nn.Module):
     Each instance owns a private copy of the weights, so fine-tuning one never changes another.
 
     Args:
-        name: a sentence-transformers model name (e.g. ``"all-MiniLM-L6-v2"``) or folder.
+        name: a sentence-transformers model name (e.g. ``"all-MiniLM-L6-v2"``) or folder, or a
+            ``SentenceTransformer`` object (copied; any Hugging Face model becomes one with
+            ``SentenceTransformer(modules=[models.Transformer(...), models.Pooling(...)])``).
 
     Examples:
         >>> enc = TextEncoder("all-MiniLM-L6-v2")
         >>> batch = enc.tokenize(["what a lovely day", "awful"])
         >>> enc(**batch).shape
         torch.Size([2, 384])
+        >>> TextEncoder(enc.model).name  # a SentenceTransformer object
+        'module:bert'
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name) -> None:
         super().__init__()
-        self.name = name
-        self.model = copy.deepcopy(_load_pristine(name))
+        if isinstance(name, nn.Module):
+            self.name = _module_name(name)
+            self.model = copy.deepcopy(name)
+        else:
+            self.name = name
+            self.model = copy.deepcopy(_load_pristine(name))
         self.dim = int(self.model.get_embedding_dimension()
                        if hasattr(self.model, "get_embedding_dimension")
                        else self.model.get_sentence_embedding_dimension())
@@ -71,8 +97,10 @@ class TextEncoder(nn.Module):
         fingerprint of its current weights and truncation length."""
         from ..cache import fingerprint, slug
 
+        # A module's layers and pooling are part of its identity; for names, the name says it.
+        code = [repr(self.model)] if self.name.startswith("module:") else []
         return f"text-{slug(self.name)}-" + fingerprint(
-            self.name, self.max_length, type(self.tokenizer).__name__, "pooled",
+            self.name, self.max_length, type(self.tokenizer).__name__, "pooled", *code,
             *self.model.state_dict().values())
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
