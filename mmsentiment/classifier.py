@@ -38,7 +38,7 @@ from .encoders import ImageEncoder, TextEncoder
 from .features import image_features, text_features
 from .fusion import FUSIONS
 from .model import FINETUNE_MODES, MultimodalNet
-from .net import PRECISIONS, SentimentNet
+from .net import PRECISIONS, SentimentNet, accelerated_net_class, release_free_memory
 
 
 class WarmupCosine:
@@ -72,12 +72,28 @@ def _describe(value) -> str:
     return str(value)
 
 
+def _accelerate():
+    try:
+        import accelerate
+    except ImportError as exc:
+        raise ImportError('device="accelerate" needs the accelerate package: '
+                          'pip install "mmsentiment[accelerate]"') from exc
+    return accelerate
+
+
+def _device_name(device: torch.device) -> str:
+    # accelerate names the CPU of a multi-process run "cpu:0"; torch.load cannot map that.
+    return "cpu" if device.type == "cpu" else str(device)
+
+
 def resolve_device(device: str) -> str:
     """Turn ``"auto"`` into ``"cuda"`` where a GPU is visible, else ``"cpu"``.
 
     >>> resolve_device("cpu")
     'cpu'
     """
+    if device == "accelerate":  # this process's device in an ``accelerate launch`` run
+        return _device_name(_accelerate().PartialState(cpu=not torch.cuda.is_available()).device)
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -159,8 +175,13 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     checkpoint_dir : str, Path or None, default=None
         Where to save a checkpoint after every epoch. A later ``fit`` with the same
         parameters and data resumes from it instead of starting over.
-    device : {"auto", "cpu", "cuda"}, default="auto"
+    device : {"auto", "cpu", "cuda", "accelerate"}, default="auto"
         Where to train and predict; ``"auto"`` takes a GPU when one is visible.
+        ``"accelerate"`` hands device placement and data parallelism to Hugging Face
+        accelerate: run the script with ``accelerate launch --num_processes N`` and each
+        process trains on every N-th batch (``batch_size`` is per process), gradients
+        averaged across processes (`mmsentiment.net.accelerated_net_class`; needs
+        ``pip install "mmsentiment[accelerate]"``; see docs/scaling.md).
     precision : {"32", "bf16", "fp16"}, default="32"
         Arithmetic of the forward pass in training and prediction: float32, or mixed
         precision through ``torch.autocast`` with bfloat16 or float16 (float16 with gradient
@@ -318,7 +339,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         y_int = encoder.transform(y).astype(np.int64)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        device = resolve_device(self.device)
+        accelerator = self._accelerator()
+        device = _device_name(accelerator.device) if accelerator else resolve_device(self.device)
 
         cuda = [torch.cuda.current_device()] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=cuda):
@@ -333,7 +355,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             train_idx, valid_idx = self._split(y_int, seed)
             valid = dataset.subset(valid_idx) if len(valid_idx) else None
             status = TrainingStatus()
-            self.net_ = self._build_net(module, valid, len(train_idx), y_int, device, status)
+            self.net_ = self._build_net(module, valid, len(train_idx), y_int, device, status,
+                                        accelerator)
             train = dataset.subset(train_idx)
             resumed = self._resume(texts, images, y)
             if resumed:
@@ -341,6 +364,12 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             else:
                 self.net_.fit(train, y=None)
         self.interrupted_ = status.interrupted
+        if accelerator is not None:
+            # A plain net around the unwrapped module: it pickles, and predicts on all rows.
+            history = self.net_.history
+            self.net_ = self._build_net(accelerator.unwrap_model(self.net_.module_), None, 1,
+                                        None, device).initialize()
+            self.net_.history = history
         # The validation split is a view of every decoded image: keep none in the model.
         self.net_.train_split = None
         early = dict(self.net_.callbacks_).get("early_stopping")
@@ -362,6 +391,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
                  ) -> PostDataset:
         pixels, present, failures = load_images(images, module.image_encoder.preprocessing,
                                                 progress=self.verbose > 0)
+        release_free_memory()  # the decoder threads' scratch memory
         handle_image_failures(failures, self.on_bad_image)
         return PostDataset(y, texts=texts, pixels=pixels, image_present=present)
 
@@ -470,9 +500,12 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         return np.sort(train_idx), np.sort(valid_idx)
 
     def _build_net(self, module: MultimodalNet, valid: PostDataset | None, n_train: int,
-                   y: np.ndarray | None, device: str, status: Callback | None = None
-                   ) -> SentimentNet:
-        steps = self.max_epochs * math.ceil(n_train / self.batch_size)
+                   y: np.ndarray | None, device: str, status: Callback | None = None,
+                   accelerator=None) -> SentimentNet:
+        batches = math.ceil(n_train / self.batch_size)
+        if accelerator is not None:  # each process takes every N-th batch
+            batches = math.ceil(batches / accelerator.num_processes)
+        steps = self.max_epochs * batches
         callbacks = [("lr_schedule", LRScheduler(
             policy=torch.optim.lr_scheduler.LambdaLR, step_every="batch",
             lr_lambda=WarmupCosine(steps, int(self.warmup * steps))))]
@@ -494,7 +527,12 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         else:
             train_split = None
         tokenizer, max_length = module.text_encoder.tokenizer, module.text_encoder.max_length
-        return SentimentNet(
+        net_class, placement = SentimentNet, {"device": device}
+        if accelerator is not None:
+            net_class = accelerated_net_class()
+            placement = {"accelerator": accelerator, "device": None,
+                         "unwrap_after_train": False}  # fit unwraps after early stopping
+        return net_class(
             module,
             scale_loss=self.precision == "fp16",
             micro_batch_size=self.micro_batch_size,
@@ -517,9 +555,22 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             iterator_valid__collate_fn=Collate(tokenizer, max_length),
             train_split=train_split,
             callbacks=callbacks,
-            device=device,
             verbose=int(self.verbose > 1),  # skorch's per-epoch table
+            **placement,
         )
+
+    def _accelerator(self):
+        """A fresh ``accelerate.Accelerator`` for ``device="accelerate"``, else ``None``."""
+        if self.device != "accelerate":
+            return None
+        accelerate = _accelerate()
+        # Mixed precision stays ours (precision=); unused parameters are normal here (a
+        # batch without any image skips the image encoder).
+        ddp = accelerate.DistributedDataParallelKwargs(find_unused_parameters=True)
+        # Without a GPU, processes started by torchrun or accelerate launch train on the CPU
+        # (gloo); accelerate would otherwise not distribute there.
+        return accelerate.Accelerator(mixed_precision="no", kwargs_handlers=[ddp],
+                                      cpu=not torch.cuda.is_available())
 
     def _class_weights(self, y: np.ndarray | None) -> torch.Tensor | None:
         if self.class_weight is None or y is None:

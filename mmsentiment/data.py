@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, ImageOps
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .encoders.image import ImagePreprocessing
@@ -299,27 +299,31 @@ class PostDataset(torch.utils.data.Dataset):
             inputs[key] = c[key][rows]
         return inputs, c["y"][rows]
 
-    def __getitem__(self, index):
-        """One post (``index`` an int), or a whole batch (a sequence of positions, as
-        :func:`batch_loader`'s sampler yields them), gathered with `batch`."""
-        if isinstance(index, (int, np.integer)):
-            inputs, y = self.batch([index])
-            return {k: v[0] for k, v in inputs.items()}, y[0]
-        return self.batch(index)
+    def __getitem__(self, i: int):
+        inputs, y = self.batch([i])
+        return {k: v[0] for k, v in inputs.items()}, y[0]
 
 
-def _identity(batch):
-    return batch
+class _Gather:
+    """The collate function of `batch_loader`: positions in, one gathered batch out."""
+
+    def __init__(self, dataset: PostDataset, collate_fn=None) -> None:
+        self.dataset, self.collate_fn = dataset, collate_fn
+
+    def __call__(self, positions: list[int]):
+        batch = self.dataset.batch(positions)
+        return self.collate_fn(batch) if self.collate_fn is not None else batch
 
 
 def batch_loader(dataset: PostDataset, batch_size: int, shuffle: bool = False,
                  collate_fn=None) -> DataLoader:
     """A skorch iterator over a :class:`PostDataset` that gathers whole batches at once.
 
-    It is a plain ``torch.utils.data.DataLoader`` whose sampler yields the positions of a
-    batch (``BatchSampler``) and whose dataset returns that whole batch with one index
-    operation per column, so the hot loop does no per-post Python work; being a real
-    ``DataLoader``, accelerate can shard it across processes.
+    It is a plain ``torch.utils.data.DataLoader`` over the row positions (``range(n)``):
+    its sampler draws the positions of a batch, and its collate function gathers that
+    whole batch from the dataset's columns with one index operation per column, so the hot
+    loop does no per-post work beyond listing positions. Being a real ``DataLoader`` with
+    a standard batch sampler, accelerate can shard it across processes.
 
     Args:
         dataset: the posts.
@@ -333,9 +337,8 @@ def batch_loader(dataset: PostDataset, batch_size: int, shuffle: bool = False,
         >>> [len(y) for _, y in loader]
         [2, 1]
     """
-    order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-    return DataLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last=False),
-                      batch_size=None, collate_fn=collate_fn or _identity)
+    return DataLoader(range(len(dataset)), batch_size=batch_size, shuffle=shuffle,
+                      collate_fn=_Gather(dataset, collate_fn))
 
 
 class Collate:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
+import sys
+
 import torch
 from skorch import NeuralNetClassifier
 
@@ -19,6 +24,28 @@ def autocast_dtype(precision: str) -> torch.dtype | None:
     return PRECISIONS[precision]
 
 
+def release_free_memory() -> bool:
+    """Hand the heap's free pages back to the operating system (glibc's ``malloc_trim``).
+
+    After a phase that allocated and freed many large blocks (decoding every image in
+    threads, an epoch of activations), glibc keeps the freed memory mapped for reuse, so
+    the process's resident size stays at its high-water mark. Returns whether a trim ran:
+    ``False`` off Linux or under a C library without ``malloc_trim`` (musl), where there is
+    nothing to do.
+
+    >>> isinstance(release_free_memory(), bool)
+    True
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is None:
+        return False
+    trim(0)
+    return True
+
+
 class SentimentNet(NeuralNetClassifier):
     """skorch's classifier with float16 loss scaling and micro-batches.
 
@@ -34,7 +61,9 @@ class SentimentNet(NeuralNetClassifier):
     activations kept for backward are those of one chunk. Layers that look across the
     batch (batch norm in training mode) would break that; the classifier freezes their
     statistics when it uses micro-batches. Dropout draws its masks chunk by chunk, so a
-    chunked fit is the same in expectation, not bit for bit.
+    chunked fit is the same in expectation, not bit for bit. Validation and prediction run
+    in chunks of the same size (without gradients the outputs are exactly the whole
+    batch's), and each epoch ends by handing freed heap memory back to the system.
 
     Args:
         *args: passed to ``NeuralNetClassifier``.
@@ -51,9 +80,15 @@ class SentimentNet(NeuralNetClassifier):
 
     def initialize(self):
         super().initialize()
-        device_type = torch.device(self.device).type
-        self.scaler_ = torch.amp.GradScaler(device_type, enabled=self.scale_loss)
+        self._initialize_scaler(torch.device(self.device).type)
         return self
+
+    def _initialize_scaler(self, device_type: str) -> None:
+        self.scaler_ = torch.amp.GradScaler(device_type, enabled=self.scale_loss)
+
+    def _chunk_context(self, last: bool):
+        """Context of one micro-batch's forward and backward (see `AcceleratedSentimentNet`)."""
+        return contextlib.nullcontext()
 
     def _chunks(self, batch):
         Xi, yi = batch
@@ -73,13 +108,30 @@ class SentimentNet(NeuralNetClassifier):
             out.append((part, target, share))
         return out
 
+    def infer(self, x, **fit_params):
+        size = self.micro_batch_size
+        n = len(next(iter(x.values()))) if isinstance(x, dict) and x else 0
+        if torch.is_grad_enabled() or not size or n <= size:
+            return super().infer(x, **fit_params)
+        # Validation and prediction: no activations are kept, but one forward pass over a
+        # whole batch still holds its largest feature maps at once.
+        infer = super().infer
+        return torch.cat([infer({k: v[start:start + size] for k, v in x.items()}, **fit_params)
+                          for start in range(0, n, size)])
+
+    def on_epoch_end(self, net, **kwargs):
+        super().on_epoch_end(net, **kwargs)
+        release_free_memory()
+
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         losses, preds = [], []
-        for Xi, yi, share in self._chunks(batch):
-            y_pred = self.infer(Xi, **fit_params)
-            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-            self.scaler_.scale(loss * share).backward()
+        chunks = self._chunks(batch)
+        for k, (Xi, yi, share) in enumerate(chunks):
+            with self._chunk_context(last=k == len(chunks) - 1):
+                y_pred = self.infer(Xi, **fit_params)
+                loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+                self.scaler_.scale(loss * share).backward()
             losses.append(loss.detach() * share)
             preds.append(y_pred.detach())
         return {"loss": torch.stack(losses).sum(), "y_pred": torch.cat(preds)}
@@ -92,3 +144,63 @@ class SentimentNet(NeuralNetClassifier):
             self.scaler_.step(getattr(self, name + "_"))
         self.scaler_.update()
         return None
+
+
+def accelerated_net_class():
+    """`SentimentNet` with skorch's ``AccelerateMixin`` (imported only when asked for).
+
+    What changes under accelerate (``device="accelerate"``, run by ``accelerate launch``):
+
+    - the module is wrapped for data parallelism (``DistributedDataParallel`` across
+      processes) and placed on each process's device by the accelerator;
+    - training batches are sharded: each process draws every N-th batch of the same
+      shuffled order, so ``batch_size`` is per process;
+    - micro-batches accumulate gradients locally and synchronise them once per batch
+      (``no_sync`` for all chunks but the last);
+    - validation and prediction run unsharded on every process: every process computes the
+      same validation loss and so takes the same early-stopping decision;
+    - mixed precision stays the classifier's own (``precision=``), as without accelerate.
+    """
+    from skorch.callbacks import LRScheduler
+    from skorch.hf import AccelerateMixin
+    from skorch.utils import to_tensor
+
+    class AcceleratedSentimentNet(AccelerateMixin, SentimentNet):
+        train_step_single = SentimentNet.train_step_single
+        _step_optimizer = SentimentNet._step_optimizer
+        evaluation_step = SentimentNet.evaluation_step
+
+        def _initialize_accelerator(self):
+            # As skorch's, minus the criterion: a loss without parameters cannot be wrapped
+            # in DistributedDataParallel, and needs no wrapping.
+            if self._wrapped_with_accelerator:
+                return self
+            with self._current_init_context("module"):
+                self.module_ = self.accelerator.prepare(self.module_)
+            with self._current_init_context("optimizer"):
+                self.optimizer_ = self.accelerator.prepare(self.optimizer_)
+            for _, callback in self.callbacks_:
+                if isinstance(callback, LRScheduler):
+                    callback.policy_ = self.accelerator.prepare(callback.policy_)
+            self._wrapped_with_accelerator = True
+            return self
+
+        def initialize(self):
+            AccelerateMixin.initialize(self)
+            self._initialize_scaler(self.accelerator.device.type)
+            return self
+
+        def _chunk_context(self, last: bool):
+            return contextlib.nullcontext() if last else self.accelerator.no_sync(self.module_)
+
+        def infer(self, x, **fit_params):
+            # Unsharded (validation) batches do not pass through the accelerator's loader,
+            # which is what moves batches to the device.
+            return SentimentNet.infer(self, to_tensor(x, device=self.accelerator.device),
+                                      **fit_params)
+
+        def get_iterator(self, dataset, training=False):
+            iterator = SentimentNet.get_iterator(self, dataset, training=training)
+            return self.accelerator.prepare(iterator) if training else iterator
+
+    return AcceleratedSentimentNet

@@ -86,6 +86,25 @@ def test_micro_batches_give_the_whole_batch_gradient(micro, weight):
         assert torch.allclose(a.grad, b.grad, atol=1e-6)
 
 
+@pytest.mark.parametrize("micro", [1, 3])
+def test_inference_runs_in_micro_batches_with_the_whole_batch_result(micro):
+    from mmsentiment.net import SentimentNet
+
+    torch.manual_seed(0)
+    x = {"x": torch.randn(7, 4), "text_present": torch.ones(7, dtype=torch.bool)}
+    net = SentimentNet(_Linear, micro_batch_size=micro, classes=[0, 1, 2]).initialize()
+    seen = []
+    net.module_.register_forward_hook(lambda mod, args, kwargs, out: seen.append(len(out)),
+                                      with_kwargs=True)
+    with torch.no_grad():
+        chunked = net.infer(x)
+        net.micro_batch_size = None
+        whole = net.infer(x)
+    assert seen[:-1] == [micro] * (7 // micro) + ([7 % micro] if 7 % micro else [])
+    assert seen[-1] == 7
+    torch.testing.assert_close(chunked, whole)
+
+
 def test_micro_batch_size_in_a_fit(small):
     X, y = small
     clf = MultimodalSentimentClassifier(finetune="top", max_epochs=1, batch_size=12,
