@@ -31,6 +31,8 @@ CONFIGS: dict[str, dict] = {
     "image-only": {**JOINT, "drop": "text"},
     "frozen": {"finetune": "frozen", "max_epochs": 30, "patience": 3},
     "frozen-logistic": {"pipeline": "logistic"},
+    "frozen-logistic-large": {"pipeline": "logistic", "text_encoder": "all-mpnet-base-v2",
+                              "image_encoder": "tf_efficientnet_lite2"},
     "paper": {"fusion": "paper", "lr": 3e-5, "text_encoder_lr": 3e-5,
               "image_encoder_lr": 3e-5, "max_epochs": 30, "patience": 2},
     "top": {"finetune": "top", "max_epochs": 5},
@@ -48,6 +50,8 @@ DESCRIPTIONS = {
     "frozen": "frozen encoders, concat MLP head trained on their features",
     "frozen-logistic": "frozen encoders, logistic regression on the standardised "
                        "concatenated embeddings (TextEmbedder + ImageEmbedder pipeline)",
+    "frozen-logistic-large": "as frozen-logistic with the larger offline encoders: "
+                             "all-mpnet-base-v2 (768-d) and EfficientNet-Lite2 (260 px)",
     "paper": "the paper's method: its fusion head, AdamW 3e-5 everywhere, both encoders "
              "unfrozen, early stopping on validation loss",
     "top": "partial fine-tuning: top 2 MiniLM layers, top 2 EfficientNet block stages + "
@@ -83,8 +87,9 @@ def build_model(name: str, seed: int):
 
     params = {k: v for k, v in CONFIGS[name].items() if k != "drop"}
     if params.pop("pipeline", None) == "logistic":
-        features = ColumnTransformer([("text", TextEmbedder(verbose=1), "text"),
-                                      ("image", ImageEmbedder(verbose=1), "image_path")])
+        text = TextEmbedder(params.get("text_encoder", "all-MiniLM-L6-v2"), verbose=1)
+        image = ImageEmbedder(params.get("image_encoder", "tf_efficientnet_lite0"), verbose=1)
+        features = ColumnTransformer([("text", text, "text"), ("image", image, "image_path")])
         return make_pipeline(features, StandardScaler(),
                              LogisticRegression(C=0.05, max_iter=3000, random_state=seed))
     return MultimodalSentimentClassifier(**params, random_state=seed, verbose=1)
