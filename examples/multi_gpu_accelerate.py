@@ -33,20 +33,23 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="posts per batch per process")
     parser.add_argument("--finetune", default="full", choices=["full", "top", "frozen"])
     parser.add_argument("--precision", default="32", choices=["32", "bf16", "fp16"])
+    parser.add_argument("--seed", type=int, default=None, help="random_state (default: none)")
     parser.add_argument("--out", default="accelerate-model.joblib")
     args = parser.parse_args()
 
     X, y = load_demo(return_X_y=True)
     clf = MultimodalSentimentClassifier(device="accelerate", finetune=args.finetune,
                                         max_epochs=args.epochs, batch_size=args.batch_size,
-                                        precision=args.precision, random_state=0)
+                                        precision=args.precision, random_state=args.seed)
     clf.fit(X, y)
     state = PartialState()  # the processes' layout, as fit's accelerator set it up
     batches = clf.history_[-1, "train_batch_count"]
+    valid_acc = clf.history_[-1, "valid_acc"]  # on this process's validation rows
     accuracy = clf.score(X, y)
     print(f"process {state.process_index} of {state.num_processes} on {state.device}: "
           f"{batches} training batches per epoch, weights {weights_digest(clf)}, "
-          f"accuracy on the demo set {accuracy:.3f}", flush=True)
+          f"validation accuracy {valid_acc:.4f}, accuracy on the demo set {accuracy:.3f}",
+          flush=True)
     if state.is_main_process:
         joblib.dump(clf, args.out)
         print(f"model written to {args.out}")

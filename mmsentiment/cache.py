@@ -19,11 +19,13 @@ rewritten.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 # Bump when decoding, cropping or the stored layout changes: old entries are then ignored.
@@ -91,11 +93,34 @@ def fingerprint(*parts) -> str:
     """A short hash of strings and tensors, used to name an encoder's cache folder."""
     digest = hashlib.sha256(str(CACHE_LAYOUT_VERSION).encode())
     for part in parts:
-        if hasattr(part, "detach"):
-            digest.update(part.detach().cpu().contiguous().numpy().tobytes())
+        if hasattr(part, "detach"):  # raw bytes, any dtype (numpy has no bfloat16)
+            digest.update(part.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
+                          .numpy().tobytes())
         else:
             digest.update(repr(part).encode())
     return digest.hexdigest()[:20]
+
+
+def module_code(module: torch.nn.Module) -> str:
+    """What stands for a module object's code in its fingerprint: its ``repr`` (layers and
+    their settings), and the qualified name and source of every class inside it.
+
+    A class without a source file (defined in an interactive session, or compiled) is
+    represented by its name alone; two such classes of the same name with different
+    ``forward`` methods would then share cache entries.
+
+    >>> "torch.nn.modules.linear.Linear" in module_code(torch.nn.Linear(2, 2))
+    True
+    """
+    parts = [repr(module)]
+    classes = {type(m) for m in module.modules()}
+    for cls in sorted(classes, key=lambda c: (c.__module__, c.__qualname__)):
+        parts.append(f"{cls.__module__}.{cls.__qualname__}")
+        try:
+            parts.append(inspect.getsource(cls))
+        except (OSError, TypeError):  # no source file to read: the name stands alone
+            parts.append("")
+    return "\n".join(parts)
 
 
 class FeatureCache:

@@ -30,14 +30,17 @@ class EpochProgress(Callback):
 
     Args:
         max_epochs: the planned number of epochs, shown as ``Epoch 2/3``.
+        shards: processes that share each epoch's batches (accelerate), 1 otherwise.
     """
 
-    def __init__(self, max_epochs: int) -> None:
+    def __init__(self, max_epochs: int, shards: int = 1) -> None:
         self.max_epochs = max_epochs
+        self.shards = shards
         self.bar = None
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs) -> None:
-        n = math.ceil(len(dataset_train) / net.batch_size) if dataset_train is not None else None
+        n = (math.ceil(math.ceil(len(dataset_train) / net.batch_size) / self.shards)
+             if dataset_train is not None else None)
         self.bar = tqdm(total=n, desc=f"Epoch {len(net.history)}/{self.max_epochs}",
                         unit="batch", leave=True, dynamic_ncols=True)
         self._sum, self._count = 0.0, 0

@@ -23,7 +23,7 @@ from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
 from skorch.helper import predefined_split
 from torch import nn
 
-from .cache import fingerprint, image_key, resolve_cache_dir
+from .cache import fingerprint, image_key, module_code, resolve_cache_dir
 from .callbacks import EpochProgress, TrainingStatus
 from .data import (
     IMAGE_POLICIES,
@@ -68,7 +68,7 @@ class WarmupCosine:
 def _describe(value) -> str:
     """A parameter as text for the checkpoint fingerprint (a module by code and weights)."""
     if isinstance(value, nn.Module):
-        return fingerprint(repr(value), *value.state_dict().values())
+        return fingerprint(module_code(value), *value.state_dict().values())
     return str(value)
 
 
@@ -341,6 +341,12 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         seed = int(rng.randint(np.iinfo(np.int32).max))
         accelerator = self._accelerator()
         device = _device_name(accelerator.device) if accelerator else resolve_device(self.device)
+        if accelerator is not None:
+            # Every process must split, initialise and shuffle alike: the main process's
+            # seed (random_state=None draws a different one in each process).
+            from accelerate.utils import broadcast_object_list
+
+            seed = broadcast_object_list([seed])[0]
 
         cuda = [torch.cuda.current_device()] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=cuda):
@@ -354,6 +360,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
                 dataset = self._lower_activations(module, dataset, device)
             train_idx, valid_idx = self._split(y_int, seed)
             valid = dataset.subset(valid_idx) if len(valid_idx) else None
+            if accelerator is not None:  # own dropout and flip masks in each process
+                torch.manual_seed(seed + accelerator.process_index)
             status = TrainingStatus()
             self.net_ = self._build_net(module, valid, len(train_idx), y_int, device, status,
                                         accelerator)
@@ -368,7 +376,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             # A plain net around the unwrapped module: it pickles, and predicts on all rows.
             history = self.net_.history
             self.net_ = self._build_net(accelerator.unwrap_model(self.net_.module_), None, 1,
-                                        None, device).initialize()
+                                        y_int, device).initialize()
             self.net_.history = history
         # The validation split is a view of every decoded image: keep none in the model.
         self.net_.train_split = None
@@ -432,8 +440,9 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         return max(0, self.max_epochs - done) if done else 0
 
     def _build_module(self, n_classes: int) -> MultimodalNet:
-        text = TextEncoder(self.text_encoder)
-        image = ImageEncoder(self.image_encoder)
+        name = lambda v: v if isinstance(v, nn.Module) else os.fspath(v)  # noqa: E731
+        text = TextEncoder(name(self.text_encoder))
+        image = ImageEncoder(name(self.image_encoder))
         head = FUSIONS[self.fusion](text.dim, image.dim, n_classes)
         return MultimodalNet(text, image, head, finetune=self.finetune,
                              modality_dropout=self.modality_dropout, precision=self.precision,
@@ -513,8 +522,9 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         # status and checkpoint callbacks must see the epoch's end before it does.
         if status is not None:
             callbacks.append(("status", status))
-        if self.verbose > 0:
-            callbacks.append(("progress", EpochProgress(self.max_epochs)))
+        if self.verbose > 0 and (accelerator is None or accelerator.is_main_process):
+            shards = accelerator.num_processes if accelerator is not None else 1
+            callbacks.append(("progress", EpochProgress(self.max_epochs, shards)))
         if self.checkpoint_dir is not None:
             callbacks.append(("checkpoint", Checkpoint(
                 monitor=None, dirname=str(self.checkpoint_dir), f_params="params.pt",
@@ -564,13 +574,24 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         if self.device != "accelerate":
             return None
         accelerate = _accelerate()
-        # Mixed precision stays ours (precision=); unused parameters are normal here (a
-        # batch without any image skips the image encoder).
+        if self.checkpoint_dir is not None:
+            raise ValueError('checkpoint_dir is not supported with device="accelerate" (the '
+                             "processes would each write and resume the same checkpoint).")
+        # Mixed precision stays ours (precision=), and so does gradient accumulation
+        # (micro_batch_size=); unused parameters are normal here (a batch without any image
+        # skips the image encoder).
         ddp = accelerate.DistributedDataParallelKwargs(find_unused_parameters=True)
         # Without a GPU, processes started by torchrun or accelerate launch train on the CPU
         # (gloo); accelerate would otherwise not distribute there.
-        return accelerate.Accelerator(mixed_precision="no", kwargs_handlers=[ddp],
-                                      cpu=not torch.cuda.is_available())
+        accelerator = accelerate.Accelerator(
+            mixed_precision="no", kwargs_handlers=[ddp], cpu=not torch.cuda.is_available(),
+            gradient_accumulation_plugin=accelerate.utils.GradientAccumulationPlugin(
+                num_steps=1))
+        kind = accelerator.distributed_type.name
+        if kind not in ("NO", "MULTI_GPU", "MULTI_CPU"):
+            raise ValueError(f'device="accelerate" supports data parallelism (one process '
+                             f"per device), not {kind}; launch without DeepSpeed/FSDP.")
+        return accelerator
 
     def _class_weights(self, y: np.ndarray | None) -> torch.Tensor | None:
         if self.class_weight is None or y is None:
@@ -606,21 +627,31 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ persistence
     def __getstate__(self) -> dict:
-        # The fitted net goes through torch.save, so that every tensor in it (module,
-        # optimizer, callbacks) can be mapped onto the CPU when a GPU-trained model is
-        # unpickled on a machine without one.
+        # The fitted net, and encoder parameters given as module objects, go through
+        # torch.save, so that every tensor in them (module, optimizer, callbacks) can be
+        # mapped onto the CPU when a GPU-trained model is unpickled on a machine without one.
         state = self.__dict__.copy()
         if "net_" in state:
             buffer = io.BytesIO()
             torch.save(state.pop("net_"), buffer)
             state["_net_bytes"] = buffer.getvalue()
+        modules = {k: state.pop(k) for k in ("text_encoder", "image_encoder")
+                   if isinstance(state.get(k), nn.Module)}
+        if modules:
+            buffer = io.BytesIO()
+            torch.save(modules, buffer)
+            state["_module_bytes"] = buffer.getvalue()
         return state
 
     def __setstate__(self, state: dict) -> None:
         net_bytes = state.pop("_net_bytes", None)
+        module_bytes = state.pop("_module_bytes", None)
         self.__dict__.update(state)
+        gpu = torch.cuda.is_available()
+        if module_bytes is not None:
+            self.__dict__.update(torch.load(io.BytesIO(module_bytes), weights_only=False,
+                                            map_location=None if gpu else "cpu"))
         if net_bytes is not None:
-            gpu = torch.cuda.is_available()
             self.net_ = torch.load(io.BytesIO(net_bytes), weights_only=False,
                                    map_location=None if gpu else "cpu")
             if not gpu and str(self.net_.device).startswith("cuda"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
+import functools
 import sys
 
 import torch
@@ -36,14 +36,22 @@ def release_free_memory() -> bool:
     >>> isinstance(release_free_memory(), bool)
     True
     """
-    if not sys.platform.startswith("linux"):
-        return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    trim = getattr(libc, "malloc_trim", None)
+    trim = _malloc_trim()
     if trim is None:
         return False
     trim(0)
     return True
+
+
+@functools.cache
+def _malloc_trim():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None)  # the C library this process already uses
+    except OSError:  # a static interpreter without a loadable C library: nothing to trim
+        return None
+    return getattr(libc, "malloc_trim", None)
 
 
 class SentimentNet(NeuralNetClassifier):
@@ -61,9 +69,10 @@ class SentimentNet(NeuralNetClassifier):
     activations kept for backward are those of one chunk. Layers that look across the
     batch (batch norm in training mode) would break that; the classifier freezes their
     statistics when it uses micro-batches. Dropout draws its masks chunk by chunk, so a
-    chunked fit is the same in expectation, not bit for bit. Validation and prediction run
-    in chunks of the same size (without gradients the outputs are exactly the whole
-    batch's), and each epoch ends by handing freed heap memory back to the system.
+    chunked fit is the same in expectation, not bit for bit. Validation during fit runs in
+    chunks of the same size (the outputs equal the whole batch's up to float rounding),
+    prediction in whole batches, and each epoch ends by handing freed heap memory back to
+    the system.
 
     Args:
         *args: passed to ``NeuralNetClassifier``.
@@ -111,13 +120,22 @@ class SentimentNet(NeuralNetClassifier):
     def infer(self, x, **fit_params):
         size = self.micro_batch_size
         n = len(next(iter(x.values()))) if isinstance(x, dict) and x else 0
-        if torch.is_grad_enabled() or not size or n <= size:
+        chunked = getattr(self, "fitting_", False) and not torch.is_grad_enabled()
+        if not chunked or not size or n <= size:
             return super().infer(x, **fit_params)
-        # Validation and prediction: no activations are kept, but one forward pass over a
-        # whole batch still holds its largest feature maps at once.
+        # Validation during fit: no activations are kept, but one forward pass over a whole
+        # batch would still hold its largest feature maps at once, above the training peak.
         infer = super().infer
         return torch.cat([infer({k: v[start:start + size] for k, v in x.items()}, **fit_params)
                           for start in range(0, n, size)])
+
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        self.fitting_ = True
+
+    def on_train_end(self, net, **kwargs):
+        super().on_train_end(net, **kwargs)
+        self.fitting_ = False
 
     def on_epoch_end(self, net, **kwargs):
         super().on_epoch_end(net, **kwargs)
@@ -157,8 +175,9 @@ def accelerated_net_class():
       shuffled order, so ``batch_size`` is per process;
     - micro-batches accumulate gradients locally and synchronise them once per batch
       (``no_sync`` for all chunks but the last);
-    - validation and prediction run unsharded on every process: every process computes the
-      same validation loss and so takes the same early-stopping decision;
+    - validation and prediction run unsharded on every process, and the epoch's training
+      and validation losses are averaged across processes before the callbacks read
+      them, so early stopping takes the same decision in every process;
     - mixed precision stays the classifier's own (``precision=``), as without accelerate.
     """
     from skorch.callbacks import LRScheduler
@@ -171,10 +190,11 @@ def accelerated_net_class():
         evaluation_step = SentimentNet.evaluation_step
 
         def _initialize_accelerator(self):
-            # As skorch's, minus the criterion: a loss without parameters cannot be wrapped
-            # in DistributedDataParallel, and needs no wrapping.
+            # As skorch's, minus wrapping the criterion: a loss without parameters cannot be
+            # wrapped in DistributedDataParallel; it only moves (its class weights).
             if self._wrapped_with_accelerator:
                 return self
+            self.criterion_ = self.criterion_.to(self.accelerator.device)
             with self._current_init_context("module"):
                 self.module_ = self.accelerator.prepare(self.module_)
             with self._current_init_context("optimizer"):
@@ -198,6 +218,21 @@ def accelerated_net_class():
             # which is what moves batches to the device.
             return SentimentNet.infer(self, to_tensor(x, device=self.accelerator.device),
                                       **fit_params)
+
+        def get_loss(self, y_pred, y_true, *args, **kwargs):
+            y_true = to_tensor(y_true, device=self.accelerator.device)
+            return SentimentNet.get_loss(self, y_pred, y_true, *args, **kwargs)
+
+        def on_epoch_end(self, net, **kwargs):
+            # Losses averaged over the processes before any callback reads them, so that
+            # early stopping takes one decision everywhere, whatever float noise the
+            # devices add to the (identical) validation passes.
+            for key in ("train_loss", "valid_loss"):
+                if key in self.history[-1]:
+                    value = torch.tensor(float(self.history[-1, key]),
+                                         device=self.accelerator.device)
+                    self.history.record(key, float(self.accelerator.reduce(value, "mean")))
+            SentimentNet.on_epoch_end(self, net, **kwargs)
 
         def get_iterator(self, dataset, training=False):
             iterator = SentimentNet.get_iterator(self, dataset, training=training)

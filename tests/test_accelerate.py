@@ -23,7 +23,8 @@ pytest.importorskip("accelerate", reason="device='accelerate' needs accelerate i
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "multi_gpu_accelerate.py"
 LINE = re.compile(r"process (\d) of (\d) on (\S+): (\d+) training batches per epoch, "
-                  r"weights (\w+), accuracy on the demo set ([\d.]+)")
+                  r"weights (\w+), validation accuracy ([\d.]+), "
+                  r"accuracy on the demo set ([\d.]+)")
 
 
 def test_two_processes_share_the_batches_and_end_with_the_same_weights(demo, tmp_path):
@@ -41,10 +42,12 @@ def test_two_processes_share_the_batches_and_end_with_the_same_weights(demo, tmp
     # 10 batches of 16, of which each process takes every second one.
     n_train = len(y) - math.ceil(0.1 * len(y))
     per_process = math.ceil(math.ceil(n_train / 16) / 2)
-    assert {int(batches) for *_, batches, _, _ in lines} == {per_process}
+    assert {int(batches) for *_, batches, _, _, _ in lines} == {per_process}
     # Gradients were averaged every step, so both processes hold the same weights and
-    # score the same on all rows.
-    assert len({digest for *_, digest, _ in lines}) == 1
+    # score the same on all rows; without a random_state, the main process's seed chose
+    # the one validation split that both processes scored.
+    assert len({digest for *_, digest, _, _ in lines}) == 1
+    assert len({valid for *_, valid, _ in lines}) == 1
     assert len({acc for *_, acc in lines}) == 1
     model = joblib.load(out)
     proba = model.predict_proba(X[:8])
@@ -62,3 +65,11 @@ def test_single_process_accelerate_fit_pickles_and_predicts(small, tmp_path):
     joblib.dump(clf, tmp_path / "m.joblib")
     np.testing.assert_allclose(joblib.load(tmp_path / "m.joblib").predict_proba(X),
                                clf.predict_proba(X), atol=1e-6)
+
+
+def test_checkpoints_are_refused_under_accelerate(small, tmp_path):
+    X, y = small
+    clf = MultimodalSentimentClassifier(device="accelerate", finetune="frozen",
+                                        checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        clf.fit(X, y)

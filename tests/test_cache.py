@@ -105,3 +105,15 @@ def test_finetuned_fits_do_not_touch_the_cache(small, tmp_path, finetune):
     MultimodalSentimentClassifier(finetune=finetune, max_epochs=1, batch_size=18,
                                   validation_fraction=None, cache_dir=root).fit(X[:18], y[:18])
     assert not root.exists() or not entries(root)
+
+
+def test_fingerprint_reads_the_bytes_of_any_dtype():
+    import torch
+
+    from mmsentiment.cache import fingerprint
+
+    ones = torch.ones(3)
+    assert fingerprint(ones) == fingerprint(ones.clone())
+    assert fingerprint(ones) != fingerprint(ones * 2)
+    # numpy has no bfloat16: the fingerprint hashes raw bytes instead.
+    assert fingerprint(ones.bfloat16()) != fingerprint(ones.half())

@@ -78,6 +78,24 @@ def test_cache_keys_follow_weights_not_object_identity():
     assert ImageEncoder(wider).cache_key() != ImageEncoder(a).cache_key()
 
 
+class _MeanPool(nn.Module):
+    def forward(self, x):
+        return x.mean((2, 3))
+
+
+class _MaxPool(nn.Module):
+    def forward(self, x):
+        return x.amax((2, 3))
+
+
+def test_cache_keys_follow_code_beyond_the_repr(monkeypatch):
+    # Same class name, same (absent) weights, same repr: only forward differs.
+    monkeypatch.setattr(_MaxPool, "__name__", "_MeanPool")
+    mean, peak = _MeanPool(), _MaxPool()
+    assert repr(mean) == repr(peak)
+    assert ImageEncoder(mean).cache_key() != ImageEncoder(peak).cache_key()
+
+
 def test_sentence_transformer_object_and_grid_search_over_modules(small):
     X, y = small
     named = TextEncoder("all-MiniLM-L6-v2").eval()

@@ -87,7 +87,7 @@ def test_micro_batches_give_the_whole_batch_gradient(micro, weight):
 
 
 @pytest.mark.parametrize("micro", [1, 3])
-def test_inference_runs_in_micro_batches_with_the_whole_batch_result(micro):
+def test_validation_runs_in_micro_batches_with_the_whole_batch_result(micro):
     from mmsentiment.net import SentimentNet
 
     torch.manual_seed(0)
@@ -97,8 +97,9 @@ def test_inference_runs_in_micro_batches_with_the_whole_batch_result(micro):
     net.module_.register_forward_hook(lambda mod, args, kwargs, out: seen.append(len(out)),
                                       with_kwargs=True)
     with torch.no_grad():
+        net.fitting_ = True  # as during fit's validation passes
         chunked = net.infer(x)
-        net.micro_batch_size = None
+        net.fitting_ = False  # prediction after fit: whole batches
         whole = net.infer(x)
     assert seen[:-1] == [micro] * (7 // micro) + ([7 % micro] if 7 % micro else [])
     assert seen[-1] == 7

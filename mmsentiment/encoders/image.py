@@ -80,11 +80,13 @@ def module_name(module: nn.Module) -> str:
 
 
 def _output_dim(model: nn.Module, size: int) -> int:
+    weight = next(model.parameters(), None)
+    device = weight.device if weight is not None else torch.device("cpu")
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
-            out = model(torch.zeros(1, 3, size, size))
+        with torch.no_grad():  # not inference_mode: lazy layers must stay trainable
+            out = model(torch.zeros(1, 3, size, size, device=device))
     finally:
         model.train(was_training)
     if not isinstance(out, torch.Tensor) or out.ndim != 2:
@@ -157,11 +159,11 @@ class ImageEncoder(nn.Module):
     def cache_key(self) -> str:
         """Folder name for this encoder's outputs in the feature cache: the model name and a
         fingerprint of its current weights and preprocessing."""
-        from ..cache import fingerprint, slug
+        from ..cache import fingerprint, module_code, slug
 
         # A module's architecture is part of its identity (two modules may share weights'
         # shapes and values but not their code); for names, the name says it.
-        code = [repr(self.model)] if self.name.startswith("module:") else []
+        code = [module_code(self.model)] if self.name.startswith("module:") else []
         return f"image-{slug(self.name)}-" + fingerprint(
             self.name, self.preprocessing, "pooled", *code, *self.model.state_dict().values())
 

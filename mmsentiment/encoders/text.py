@@ -95,10 +95,10 @@ class TextEncoder(nn.Module):
     def cache_key(self) -> str:
         """Folder name for this encoder's outputs in the feature cache: the model name and a
         fingerprint of its current weights and truncation length."""
-        from ..cache import fingerprint, slug
+        from ..cache import fingerprint, module_code, slug
 
         # A module's layers and pooling are part of its identity; for names, the name says it.
-        code = [repr(self.model)] if self.name.startswith("module:") else []
+        code = [module_code(self.model)] if self.name.startswith("module:") else []
         return f"text-{slug(self.name)}-" + fingerprint(
             self.name, self.max_length, type(self.tokenizer).__name__, "pooled", *code,
             *self.model.state_dict().values())
