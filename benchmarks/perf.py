@@ -46,7 +46,7 @@ RESULTS = HERE / "results" / "perf.json"
 SECTIONS = ("grid", "predict", "epoch", "memory")
 # Settings whose peak memory section 4 measures: the defaults, and the alternatives.
 MEMORY_SETTINGS = {
-    "defaults (micro_batch_size=4)": {},
+    "defaults (micro_batch_size=\"auto\": 4 here)": {},
     "micro_batch_size=8": {"micro_batch_size": 8},
     "micro_batch_size=None (whole batches of 32)": {"micro_batch_size": None},
     'finetune="top"': {"finetune": "top"},

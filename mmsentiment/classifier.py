@@ -131,16 +131,19 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         Upper bound on training epochs.
     batch_size : int, default=32
         Posts per training and prediction batch.
-    micro_batch_size : int or None, default=4
+    micro_batch_size : int, None or "auto", default="auto"
         Run each training batch forward and backward in chunks of this many posts,
         accumulating gradients, with one optimizer step per batch: the gradient of the whole
-        batch from the memory of one chunk's activations. With micro-batches, the image
-        encoder's batch-norm layers normalise with their pretrained running statistics
-        (their scale and shift still train), so the chunk size changes the update only
-        through dropout's random masks. With 4, a default fit on the 3,611 MVSA train
-        posts peaked at 3.2 GB instead of 7.0 (docs/benchmarks.md); on a GPU with memory to spare,
-        ``micro_batch_size=batch_size`` trains the same way faster. ``None`` runs whole
-        batches with batch-norm statistics computed per batch, as the original method.
+        batch from the memory of one chunk's activations (validation passes use the same
+        chunks). With micro-batches, the image encoder's batch-norm layers normalise with
+        their pretrained running statistics (their scale and shift still train), so the
+        chunk size changes the update only through dropout's random masks. ``"auto"`` is 4
+        for ``finetune="full"``, where activations dominate memory (a default fit on the
+        3,611 MVSA train posts peaked at 2.7 GB instead of 7.0, docs/benchmarks.md), and
+        ``None`` for ``"top"`` and ``"frozen"``, whose trained parts hold small
+        activations. On a GPU with memory to spare, ``micro_batch_size=batch_size`` trains
+        the same way faster. ``None`` runs whole batches with batch-norm statistics computed
+        per batch, as the original method.
     lr : float, default=1e-3
         Learning rate of the fusion head.
     text_encoder_lr : float, default=3e-5
@@ -230,7 +233,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, text_encoder: str | nn.Module = "all-MiniLM-L6-v2",
                  image_encoder: str | nn.Module = "tf_efficientnet_lite0", fusion: str = "concat",
                  finetune: str = "full", max_epochs: int = 3, batch_size: int = 32,
-                 micro_batch_size: int | None = 4,
+                 micro_batch_size: int | str | None = "auto",
                  lr: float = 1e-3, text_encoder_lr: float = 3e-5,
                  image_encoder_lr: float = 1e-4, weight_decay: float = 0.01,
                  warmup: float = 0.1, class_weight=None,
@@ -285,8 +288,9 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
             raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}")
         mbs = self.micro_batch_size
-        if mbs is not None and not (isinstance(mbs, int) and mbs >= 1):
-            raise ValueError(f"micro_batch_size must be a positive int or None, got {mbs!r}")
+        if mbs not in (None, "auto") and not (isinstance(mbs, int) and mbs >= 1):
+            raise ValueError(
+                f"micro_batch_size must be a positive int, None or 'auto', got {mbs!r}")
         vf = self.validation_fraction
         if vf is not None and not 0 < vf < 1:
             raise ValueError(f"validation_fraction must be in (0, 1) or None, got {vf!r}")
@@ -446,7 +450,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         head = FUSIONS[self.fusion](text.dim, image.dim, n_classes)
         return MultimodalNet(text, image, head, finetune=self.finetune,
                              modality_dropout=self.modality_dropout, precision=self.precision,
-                             frozen_batchnorm=self.micro_batch_size is not None)
+                             frozen_batchnorm=self._micro_batch_size() is not None)
 
     def _frozen_features(self, module: MultimodalNet, texts: list, images: list, y,
                          device: str) -> PostDataset:
@@ -545,7 +549,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         return net_class(
             module,
             scale_loss=self.precision == "fp16",
-            micro_batch_size=self.micro_batch_size,
+            micro_batch_size=self._micro_batch_size(),
             criterion=nn.CrossEntropyLoss,
             criterion__weight=self._class_weights(y),
             classes=list(range(len(self.classes_))),
@@ -568,6 +572,11 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             verbose=int(self.verbose > 1),  # skorch's per-epoch table
             **placement,
         )
+
+    def _micro_batch_size(self) -> int | None:
+        if self.micro_batch_size == "auto":
+            return 4 if self.finetune == "full" else None
+        return self.micro_batch_size
 
     def _accelerator(self):
         """A fresh ``accelerate.Accelerator`` for ``device="accelerate"``, else ``None``."""

@@ -131,7 +131,8 @@ def _train(args: argparse.Namespace) -> int:
     clf = MultimodalSentimentClassifier(
         text_encoder=args.text_encoder, image_encoder=args.image_encoder, fusion=args.fusion,
         finetune=args.finetune, max_epochs=args.epochs, batch_size=args.batch_size,
-        micro_batch_size=args.micro_batch_size or None,
+        micro_batch_size=("auto" if args.micro_batch_size is None
+                          else args.micro_batch_size or None),
         lr=args.lr, class_weight=class_weight,
         validation_fraction=args.validation_fraction or None,
         on_bad_image=args.on_bad_image, checkpoint_dir=args.checkpoint_dir,
@@ -283,8 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--finetune", default="full", choices=["full", "top", "frozen"])
     train.add_argument("--epochs", type=int, default=3)
     train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--micro-batch-size", type=int, default=4,
-                       help="posts per forward/backward chunk (memory); 0 = whole batches")
+    train.add_argument("--micro-batch-size", type=int, default=None,
+                       help="posts per forward/backward chunk (memory); 0 = whole batches; "
+                            "default: 4 for --finetune full, whole batches otherwise")
     train.add_argument("--lr", type=float, default=1e-3, help="learning rate of the head")
     train.add_argument("--class-weight", default=None,
                        help="'balanced' or a JSON object, e.g. '{\"neutral\": 1.5}'")

@@ -111,8 +111,16 @@ def test_micro_batch_size_in_a_fit(small):
     clf = MultimodalSentimentClassifier(finetune="top", max_epochs=1, batch_size=12,
                                         micro_batch_size=5, random_state=0).fit(X, y)
     assert clf.predict_proba(X[:3]).shape == (3, 3)
+    assert clf.net_.micro_batch_size == 5
     with pytest.raises(ValueError, match="micro_batch_size"):
         MultimodalSentimentClassifier(micro_batch_size=0).fit(X, y)
+
+
+@pytest.mark.parametrize("finetune, expected", [("full", 4), ("top", None), ("frozen", None)])
+def test_auto_micro_batches_only_for_full_fine_tuning(finetune, expected):
+    clf = MultimodalSentimentClassifier(finetune=finetune)
+    assert clf.micro_batch_size == "auto"  # the parameter itself stays as given
+    assert clf._micro_batch_size() == expected
 
 
 def test_micro_batches_freeze_batchnorm_statistics():
