@@ -255,8 +255,10 @@ def write_doc(results: dict, out: Path) -> None:
             f"One training epoch on {sec['n_posts']} train posts (batch 32), full joint "
             "fine-tuning against `finetune=\"top\"` (top 2 MiniLM layers, top 2 "
             "EfficientNet-Lite0 block stages and head convolution; the image encoder's lower "
-            "part runs once per fit, on each image and its mirror image). Setup = the rest of "
-            "`fit`: loading encoders, decoding images and, for top, the lower image layers.",
+            "part runs once per fit, on each image and its mirror image), each with its default "
+            "`micro_batch_size=\"auto\"` (chunks of 4 for full, whole batches for top). "
+            "Setup = the rest of `fit`: loading encoders, decoding images and, for top, the "
+            "lower image layers.",
             "",
             "| finetune | epoch (s) | setup (s) |",
             "|---|---|---|",
