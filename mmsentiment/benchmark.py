@@ -35,7 +35,7 @@ CONFIGS: dict[str, dict] = {
                               "image_encoder": "tf_efficientnet_lite2"},
     "paper": {"fusion": "paper", "lr": 3e-5, "text_encoder_lr": 3e-5,
               "image_encoder_lr": 3e-5, "max_epochs": 30, "patience": 2},
-    "top": {"finetune": "top", "max_epochs": 5},
+    "top": {"finetune": "top"},
 }
 DESCRIPTIONS = {
     "default": "MultimodalSentimentClassifier() defaults: joint fine-tuning of MiniLM + "
@@ -54,8 +54,8 @@ DESCRIPTIONS = {
                              "all-mpnet-base-v2 (768-d) and EfficientNet-Lite2 (260 px)",
     "paper": "the paper's method: its fusion head, AdamW 3e-5 everywhere, both encoders "
              "unfrozen, early stopping on validation loss",
-    "top": "partial fine-tuning: top 2 MiniLM layers, top 2 EfficientNet block stages + "
-           "head conv, lower image layers computed once",
+    "top": "partial fine-tuning with the defaults' schedule (3 epochs): top 2 MiniLM layers, "
+           "top 2 EfficientNet block stages + head conv, lower image layers computed once",
 }
 PUBLISHED = [  # test part of the standard split (project guide; MVSA-Single README)
     ("MultiSentiNet", 69.84, 69.63), ("Co-MN-Hop6", 70.51, 70.01), ("MGNNS", 73.77, 72.70),
