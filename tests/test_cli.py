@@ -128,6 +128,15 @@ def test_benchmark_command_writes_the_report(tmp_path, capsys):
     page = table.read_text()
     assert "| **joint**:" in page and "72.0 ± 2.8" in page  # mean ± std over the 2 seeds
     assert "| joint | 10% | 361 | 2 | 62.0 |" in page  # the learning-curve table
+    # Ablation rows appear once both of their configurations ran, with the change of means.
+    assert "| frozen | frozen-logistic |" not in page
+    (tmp_path / "more.jsonl").write_text(results.read_text() + json.dumps(
+        {**runs[0], "config": "frozen", "dev_accuracy": 0.65, "dev_weighted_f1": 0.60}) + "\n")
+    assert main(["benchmark", "--root", str(tmp_path), "--configs", "--results",
+                 str(tmp_path / "more.jsonl"), "--table", str(table)]) == 0
+    page = table.read_text()
+    assert "| frozen | joint | +7.0 | +12.0 |" in page
+    assert "| frozen | frozen-logistic | +7.0 | +12.0 |" in page
     assert (table.parent / "img" / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["benchmark", "--root", str(tmp_path), "--configs", "joint"]) == 1
     assert "MVSA-Single not found" in capsys.readouterr().err
