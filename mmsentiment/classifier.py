@@ -139,10 +139,9 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         their pretrained running statistics (their scale and shift still train), so the
         chunk size changes the update only through dropout's random masks. ``"auto"`` is 4
         for ``finetune="full"``, where activations dominate memory (a default fit on the
-        3,611 MVSA train posts peaked at 2.7 GB instead of 7.0, docs/benchmarks.md),
-        ``batch_size`` (one chunk: whole batches, batch-norm statistics frozen) for
-        ``"top"``, whose trained layers hold small activations, and ``None`` for
-        ``"frozen"``. On a GPU with memory to spare, ``micro_batch_size=batch_size`` trains
+        3,611 MVSA train posts peaked at 2.7 GB instead of 7.0, docs/benchmarks.md), and
+        ``None`` for ``"top"`` and ``"frozen"``, whose trained parts hold small
+        activations. On a GPU with memory to spare, ``micro_batch_size=batch_size`` trains
         the same way faster. ``None`` runs whole batches with batch-norm statistics computed
         per batch, as the original method.
     lr : float, default=1e-3
@@ -576,9 +575,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
 
     def _micro_batch_size(self) -> int | None:
         if self.micro_batch_size == "auto":
-            # "top" runs whole batches, still as one chunk so that batch-norm statistics
-            # stay frozen; "frozen" trains no encoder layer.
-            return {"full": 4, "top": self.batch_size}.get(self.finetune)
+            return 4 if self.finetune == "full" else None
         return self.micro_batch_size
 
     def _accelerator(self):

@@ -116,9 +116,9 @@ def test_micro_batch_size_in_a_fit(small):
         MultimodalSentimentClassifier(micro_batch_size=0).fit(X, y)
 
 
-@pytest.mark.parametrize("finetune, expected", [("full", 4), ("top", 16), ("frozen", None)])
-def test_auto_micro_batches_by_fine_tuning_mode(finetune, expected):
-    clf = MultimodalSentimentClassifier(finetune=finetune, batch_size=16)
+@pytest.mark.parametrize("finetune, expected", [("full", 4), ("top", None), ("frozen", None)])
+def test_auto_micro_batches_only_for_full_fine_tuning(finetune, expected):
+    clf = MultimodalSentimentClassifier(finetune=finetune)
     assert clf.micro_batch_size == "auto"  # the parameter itself stays as given
     assert clf._micro_batch_size() == expected
 
