@@ -34,7 +34,8 @@ CONFIGS: dict[str, dict] = {
     "frozen-logistic-large": {"pipeline": "logistic", "text_encoder": "all-mpnet-base-v2",
                               "image_encoder": "tf_efficientnet_lite2"},
     "paper": {"fusion": "paper", "lr": 3e-5, "text_encoder_lr": 3e-5,
-              "image_encoder_lr": 3e-5, "max_epochs": 30, "patience": 2},
+              "image_encoder_lr": 3e-5, "max_epochs": 30, "patience": 2,
+              "micro_batch_size": None},
     "top": {"finetune": "top"},
 }
 DESCRIPTIONS = {
@@ -53,7 +54,8 @@ DESCRIPTIONS = {
     "frozen-logistic-large": "as frozen-logistic with the larger offline encoders: "
                              "all-mpnet-base-v2 (768-d) and EfficientNet-Lite2 (260 px)",
     "paper": "the paper's method: its fusion head, AdamW 3e-5 everywhere, both encoders "
-             "unfrozen, early stopping on validation loss",
+             "unfrozen, whole batches of 32 (batch-norm statistics trained), early "
+             "stopping on validation loss",
     "top": "partial fine-tuning with the defaults' schedule (3 epochs): top 2 MiniLM layers, "
            "top 2 EfficientNet block stages + head conv, lower image layers computed once",
 }

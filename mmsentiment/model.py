@@ -9,8 +9,8 @@ from .encoders import ImageEncoder, TextEncoder
 from .net import autocast_dtype
 
 FINETUNE_MODES = ("full", "top", "frozen")
-TOP_TEXT_LAYERS = 2
-TOP_IMAGE_BLOCKS = 2
+TOP_TEXT_LAYERS = 4
+TOP_IMAGE_BLOCKS = 1
 
 
 def _none(present: torch.Tensor | None) -> bool:
