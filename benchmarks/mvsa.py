@@ -6,6 +6,9 @@
 
 Results are appended to benchmarks/results/mvsa.jsonl; ``--table`` rewrites
 docs/benchmarks.md and docs/img/learning_curve.png from them. The test part is never read.
+Fine-tuned runs save a checkpoint after every epoch in benchmarks/results/checkpoints/
+(not versioned): a long run that is stopped resumes from its last epoch when the same
+command runs again, and the folder is removed once the run's result is written.
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         The fusion head (`mmsentiment.fusion`); ``"paper"`` is the published one.
     finetune : {"full", "top", "frozen"}, default="full"
         What trains besides the head: both whole encoders (joint fine-tuning); only their
-        top layers (the top 2 transformer layers, the top 2 image block stages and the head
+        top layers (the top 4 transformer layers, the last image block stage and the head
         convolution; the image encoder's frozen lower part then runs once per fit); or
         nothing (the encoders' outputs are then computed once and cached, see ``cache_dir``).
     max_epochs : int, default=3

@@ -140,3 +140,18 @@ def test_benchmark_command_writes_the_report(tmp_path, capsys):
     assert (table.parent / "img" / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["benchmark", "--root", str(tmp_path), "--configs", "joint"]) == 1
     assert "MVSA-Single not found" in capsys.readouterr().err
+
+
+def test_benchmark_resumed_run_counts_the_earlier_epochs(tmp_path):
+    from mmsentiment.benchmark import checkpoint_folder, earlier_seconds
+
+    folder = checkpoint_folder(tmp_path, "paper", 0, 1)
+    assert folder == tmp_path / "paper-seed0-fraction1"
+    assert earlier_seconds(folder) == 0.0  # nothing saved yet
+    folder.mkdir()
+    (folder / "history.json").write_text(json.dumps([{"epoch": 1, "dur": 400.5},
+                                                     {"epoch": 2, "dur": 399.5}]))
+    (folder / "fit.json").write_text(json.dumps({"fingerprint": "abc"}))
+    assert earlier_seconds(folder) == 800.0  # an unfinished run: resumed, its time counts
+    (folder / "fit.json").write_text(json.dumps({"fingerprint": "abc", "finished": True}))
+    assert earlier_seconds(folder) == 0.0  # a finished fit starts over, from nothing

@@ -13,6 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from mmsentiment import MultimodalSentimentClassifier
+from mmsentiment.model import TOP_IMAGE_BLOCKS, TOP_TEXT_LAYERS
 
 FAST = {"finetune": "frozen", "max_epochs": 8, "random_state": 0}
 
@@ -144,8 +145,8 @@ def test_frozen_keeps_encoders_and_top_trains_only_top(small):
     assert trainable == {"text_encoder", "image_encoder", "head", "missing_text",
                          "missing_image"}
     layers = top.text_encoder.transformer_layers()
-    assert not any(p.requires_grad for p in layers[0].parameters())
-    assert all(p.requires_grad for p in layers[-1].parameters())
+    trains = [all(p.requires_grad for p in layer.parameters()) for layer in layers]
+    assert trains == [False] * (len(layers) - TOP_TEXT_LAYERS) + [True] * TOP_TEXT_LAYERS
 
 
 def test_different_seeds_differ(small):
@@ -236,7 +237,9 @@ def test_top_finetune_trains_on_precomputed_lower_layers(small):
     after = dict(module.image_encoder.model.named_parameters())
     changed = {k for k in before if not np.allclose(before[k].detach(), after[k].detach())}
     assert any(k.startswith("blocks.6") for k in changed)
-    assert not any(k.startswith(("blocks.0", "conv_stem", "bn1")) for k in changed)
+    highest_frozen = f"blocks.{len(module.image_encoder.model.blocks) - TOP_IMAGE_BLOCKS - 1}."
+    assert not any(k.startswith(("blocks.0", highest_frozen, "conv_stem", "bn1"))
+                   for k in changed)
     # Frozen batch-norm statistics did not move either.
     np.testing.assert_array_equal(
         fresh.image_encoder.model.bn1.running_mean.numpy(),
