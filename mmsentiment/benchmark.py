@@ -55,8 +55,9 @@ DESCRIPTIONS = {
     "frozen-logistic-large": "as frozen-logistic with the larger offline encoders: "
                              "all-mpnet-base-v2 (768-d) and EfficientNet-Lite2 (260 px)",
     "paper": "the paper's method: its fusion head, AdamW 3e-5 everywhere, both encoders "
-             "unfrozen, whole batches of 32 (batch-norm statistics trained), early "
-             "stopping on validation loss",
+             "unfrozen, whole batches of 32 (batch-norm statistics trained), up to 30 "
+             "epochs with early stopping on validation loss (patience 2); our warm-up and "
+             "linear decay stand in for its ExponentialLR(0.9)",
     "top": "partial fine-tuning with the defaults' schedule (3 epochs): top 4 of 6 MiniLM layers, "
            "last EfficientNet block stage + head conv, lower image layers computed once",
 }
