@@ -36,7 +36,7 @@ CONFIGS: dict[str, dict] = {
                               "image_encoder": "tf_efficientnet_lite2"},
     "paper": {"fusion": "paper", "lr": 3e-5, "text_encoder_lr": 3e-5,
               "image_encoder_lr": 3e-5, "max_epochs": 30, "patience": 2,
-              "micro_batch_size": None},
+              "micro_batch_size": None, "lr_schedule": "exponential", "warmup": 0.0},
     "top": {"finetune": "top"},
 }
 DESCRIPTIONS = {
@@ -55,9 +55,8 @@ DESCRIPTIONS = {
     "frozen-logistic-large": "as frozen-logistic with the larger offline encoders: "
                              "all-mpnet-base-v2 (768-d) and EfficientNet-Lite2 (260 px)",
     "paper": "the paper's method: its fusion head, AdamW 3e-5 everywhere, both encoders "
-             "unfrozen, whole batches of 32 (batch-norm statistics trained), up to 30 "
-             "epochs with early stopping on validation loss (patience 2); our warm-up and "
-             "linear decay stand in for its ExponentialLR(0.9)",
+             "unfrozen, whole batches of 32 (batch-norm statistics trained), ExponentialLR(0.9) "
+             "per epoch, up to 30 epochs with early stopping on validation loss (patience 2)",
     "top": "partial fine-tuning with the defaults' schedule (3 epochs): top 4 of 6 MiniLM layers, "
            "last EfficientNet block stage + head conv, lower image layers computed once",
 }

@@ -65,6 +65,29 @@ class WarmupCosine:
         return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+class WarmupExponential(WarmupCosine):
+    """Learning-rate multiplier: linear warm-up, then a fall by ``gamma`` after every epoch
+    (PyTorch's ``ExponentialLR`` stepped per epoch, as in the paper; per batch here).
+
+    >>> sched = WarmupExponential(steps_per_epoch=10, warmup_steps=0, gamma=0.9)
+    >>> [round(sched(s), 3) for s in (0, 9, 10, 25)]
+    [1.0, 1.0, 0.9, 0.81]
+    """
+
+    def __init__(self, steps_per_epoch: int, warmup_steps: int, gamma: float = 0.9) -> None:
+        super().__init__(steps_per_epoch, warmup_steps)
+        self.gamma = gamma
+
+    def __call__(self, step: int) -> float:
+        step += self.offset
+        if step < self.warmup_steps:
+            return (step + 1) / (self.warmup_steps + 1)
+        return self.gamma ** (step // self.total_steps)
+
+
+LR_SCHEDULES = ("cosine", "exponential")
+
+
 def _describe(value) -> str:
     """A parameter as text for the checkpoint fingerprint (a module by code and weights)."""
     if isinstance(value, nn.Module):
@@ -153,7 +176,10 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     weight_decay : float, default=0.01
         AdamW weight decay.
     warmup : float, default=0.1
-        Fraction of all training steps with linear learning-rate warm-up; cosine decay follows.
+        Fraction of all training steps with linear learning-rate warm-up.
+    lr_schedule : {"cosine", "exponential"}, default="cosine"
+        After the warm-up: cosine decay to zero at ``max_epochs``, or a fall by a factor
+        of 0.9 after every epoch (the paper's ``ExponentialLR(gamma=0.9)``).
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, as in scikit-learn.
     validation_fraction : float or None, default=0.1
@@ -236,7 +262,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
                  micro_batch_size: int | str | None = "auto",
                  lr: float = 1e-3, text_encoder_lr: float = 3e-5,
                  image_encoder_lr: float = 1e-4, weight_decay: float = 0.01,
-                 warmup: float = 0.1, class_weight=None,
+                 warmup: float = 0.1, lr_schedule: str = "cosine", class_weight=None,
                  validation_fraction: float | None = 0.1, patience: int = 2,
                  modality_dropout: float = 0.1, on_bad_image: str = "raise",
                  cache_dir="auto", checkpoint_dir=None, device: str = "auto",
@@ -255,6 +281,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         self.image_encoder_lr = image_encoder_lr
         self.weight_decay = weight_decay
         self.warmup = warmup
+        self.lr_schedule = lr_schedule
         self.class_weight = class_weight
         self.validation_fraction = validation_fraction
         self.patience = patience
@@ -291,6 +318,9 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         if mbs not in (None, "auto") and not (isinstance(mbs, int) and mbs >= 1):
             raise ValueError(
                 f"micro_batch_size must be a positive int, None or 'auto', got {mbs!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         vf = self.validation_fraction
         if vf is not None and not 0 < vf < 1:
             raise ValueError(f"validation_fraction must be in (0, 1) or None, got {vf!r}")
@@ -519,9 +549,12 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         if accelerator is not None:  # each process takes every N-th batch
             batches = math.ceil(batches / accelerator.num_processes)
         steps = self.max_epochs * batches
+        warmup = int(self.warmup * steps)
+        multiplier = (WarmupCosine(steps, warmup) if self.lr_schedule == "cosine"
+                      else WarmupExponential(batches, warmup))
         callbacks = [("lr_schedule", LRScheduler(
             policy=torch.optim.lr_scheduler.LambdaLR, step_every="batch",
-            lr_lambda=WarmupCosine(steps, int(self.warmup * steps))))]
+            lr_lambda=multiplier))]
         # Order matters: EarlyStopping ends training by raising in on_epoch_end, so the
         # status and checkpoint callbacks must see the epoch's end before it does.
         if status is not None:

@@ -140,3 +140,17 @@ def test_micro_batches_freeze_batchnorm_statistics():
     before = norms[0].running_mean.clone()
     image(pixels)  # a forward pass in training mode leaves frozen statistics alone
     assert torch.equal(norms[0].running_mean, before)
+
+
+@pytest.mark.parametrize("schedule, expected", [("exponential", 0.9 ** 2), ("cosine", 0.0)])
+def test_learning_rate_schedules(small, schedule, expected):
+    X, y = small
+    clf = MultimodalSentimentClassifier(finetune="frozen", max_epochs=2, batch_size=12,
+                                        lr_schedule=schedule, warmup=0.0, cache_dir=None,
+                                        validation_fraction=None, random_state=0).fit(X, y)
+    groups = clf.net_.optimizer_.param_groups
+    # After two epochs: two falls by 0.9, or the end of the cosine decay.
+    assert groups and all(g["lr"] == pytest.approx(expected * g["initial_lr"], abs=1e-12)
+                          for g in groups)
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        MultimodalSentimentClassifier(lr_schedule="step").fit(X, y)
