@@ -84,9 +84,10 @@ ABLATIONS = [
      "3-epoch schedule instead of 5 and frozen batch-norm statistics did not help "
      "(seed 0: 72.4 and 71.6)"),
     ("the paper's fusion head and optimiser settings", "default", "paper",
-     "dropped: the default's concat head and learning rates"),
+     "the default keeps its concat head, per-part learning rates and cosine schedule"),
     ("larger encoders (all-mpnet-base-v2, EfficientNet-Lite2) under frozen features",
-     "frozen-logistic", "frozen-logistic-large", "see the row; not yet tried fine-tuned"),
+     "frozen-logistic", "frozen-logistic-large",
+     "measured with frozen features only; not yet tried fine-tuned"),
 ]
 PUBLISHED = [  # test part of the standard split (project guide; MVSA-Single README)
     ("MultiSentiNet", 69.84, 69.63), ("Co-MN-Hop6", 70.51, 70.01), ("MGNNS", 73.77, 72.70),

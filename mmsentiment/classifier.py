@@ -65,7 +65,7 @@ class WarmupCosine:
         return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-class WarmupExponential(WarmupCosine):
+class WarmupExponential:
     """Learning-rate multiplier: linear warm-up, then a fall by ``gamma`` after every epoch
     (PyTorch's ``ExponentialLR`` stepped per epoch, as in the paper; per batch here).
 
@@ -75,14 +75,16 @@ class WarmupExponential(WarmupCosine):
     """
 
     def __init__(self, steps_per_epoch: int, warmup_steps: int, gamma: float = 0.9) -> None:
-        super().__init__(steps_per_epoch, warmup_steps)
+        self.steps_per_epoch = max(1, steps_per_epoch)
+        self.warmup_steps = max(0, warmup_steps)
         self.gamma = gamma
+        self.offset = 0  # as in WarmupCosine: batches done before a resumed fit
 
     def __call__(self, step: int) -> float:
         step += self.offset
         if step < self.warmup_steps:
             return (step + 1) / (self.warmup_steps + 1)
-        return self.gamma ** (step // self.total_steps)
+        return self.gamma ** (step // self.steps_per_epoch)
 
 
 LR_SCHEDULES = ("cosine", "exponential")

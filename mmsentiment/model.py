@@ -12,7 +12,7 @@ FINETUNE_MODES = ("full", "top", "frozen")
 # What finetune="top" trains. Text is the stronger modality on MVSA, and MiniLM's layers are
 # cheap on short posts; the image side trains only its last block stage and head
 # convolution, so its frozen lower part (run once per fit) does most of the image work.
-# On MVSA dev, 4 + 1 reached 73.8 +- 1.3 % accuracy over seeds 0-2 (commit 540f562) against
+# On MVSA dev, 4 + 1 reached 73.8 +- 1.4 % accuracy over seeds 0-2 (commit 540f562) against
 # 72.4 +- 0.3 % for 2 + 2 (seeds 0-1, commit 0e819be) at about the same epoch time
 # (docs/benchmarks.md, docs/performance.md).
 TOP_TEXT_LAYERS = 4
