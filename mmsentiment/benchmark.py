@@ -157,7 +157,7 @@ def run_one(name: str, seed: int, root: Path, fraction: float = 1.0,
             checkpoints: Path | None = None) -> dict:
     """Fit configuration ``name`` with ``seed`` on a ``fraction`` of train; measure on dev.
 
-    With ``checkpoints``, a classifier saves a checkpoint after every epoch in a folder of
+    With ``checkpoints``, a fine-tuned model saves a checkpoint after every epoch in a folder of
     its own there: a run that is stopped (a session's end, Ctrl-C) resumes from its last
     epoch when started again, and its fit time adds the earlier run's epochs. The folder
     is removed once the run's result is written.
@@ -174,7 +174,8 @@ def run_one(name: str, seed: int, root: Path, fraction: float = 1.0,
     if drop is not None:
         X_train, X_dev = X_train.assign(**{drop: None}), X_dev.assign(**{drop: None})
     folder = None
-    if checkpoints is not None and "pipeline" not in CONFIGS[name]:
+    fine_tuned = "pipeline" not in CONFIGS[name] and CONFIGS[name].get("finetune") != "frozen"
+    if checkpoints is not None and fine_tuned:  # frozen fits take minutes: no checkpoints
         folder = checkpoint_folder(checkpoints, name, seed, fraction)
     model = build_model(name, seed, folder)
     torch.manual_seed(seed)
