@@ -76,7 +76,7 @@ ABLATIONS = [
      "default-v1", "kept: it makes text-only and image-only predictions meaningful (the "
      "no-images / no-texts columns) at a cost within seed noise"),
     ("micro-batches of 4 with batch-norm statistics frozen", "default-v1", "default",
-     "kept: peak memory fell from 7.0 to under 3 GB and accuracy rose"),
+     "kept: peak memory fell from 7.0 GB to 2.7-3.2 GB and accuracy rose"),
     ("partial fine-tuning (finetune=\"top\")", "default", "top",
      "offered for its speed (an epoch costs under a quarter of a full one, "
      "docs/performance.md); not the default. Training 4 MiniLM layers and 1 image stage "

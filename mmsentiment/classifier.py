@@ -41,16 +41,11 @@ from .model import FINETUNE_MODES, MultimodalNet
 from .net import PRECISIONS, SentimentNet, accelerated_net_class, release_free_memory
 
 
-class WarmupCosine:
-    """Learning-rate multiplier: linear warm-up, then cosine decay to zero (per batch).
+class _Warmup:
+    """Learning-rate multiplier per batch: linear warm-up over ``warmup_steps``, then
+    `decay` (defined by each schedule)."""
 
-    >>> sched = WarmupCosine(total_steps=100, warmup_steps=10)
-    >>> [round(sched(s), 2) for s in (0, 5, 10, 55, 100)]
-    [0.09, 0.55, 1.0, 0.5, 0.0]
-    """
-
-    def __init__(self, total_steps: int, warmup_steps: int) -> None:
-        self.total_steps = max(1, total_steps)
+    def __init__(self, warmup_steps: int) -> None:
         self.warmup_steps = max(0, warmup_steps)
         # skorch restarts the scheduler at "epochs done" on a resumed fit; the offset turns
         # that into "batches done".
@@ -60,14 +55,33 @@ class WarmupCosine:
         step += self.offset
         if step < self.warmup_steps:
             return (step + 1) / (self.warmup_steps + 1)
+        return self.decay(step)
+
+    def decay(self, step: int) -> float:
+        raise NotImplementedError
+
+
+class WarmupCosine(_Warmup):
+    """Linear warm-up, then cosine decay to zero at ``total_steps``.
+
+    >>> sched = WarmupCosine(total_steps=100, warmup_steps=10)
+    >>> [round(sched(s), 2) for s in (0, 5, 10, 55, 100)]
+    [0.09, 0.55, 1.0, 0.5, 0.0]
+    """
+
+    def __init__(self, total_steps: int, warmup_steps: int) -> None:
+        super().__init__(warmup_steps)
+        self.total_steps = max(1, total_steps)
+
+    def decay(self, step: int) -> float:
         span = max(1, self.total_steps - self.warmup_steps)
         progress = min(1.0, (step - self.warmup_steps) / span)
         return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-class WarmupExponential:
-    """Learning-rate multiplier: linear warm-up, then a fall by ``gamma`` after every epoch
-    (PyTorch's ``ExponentialLR`` stepped per epoch, as in the paper; per batch here).
+class WarmupExponential(_Warmup):
+    """Linear warm-up, then a fall by ``gamma`` after every epoch (PyTorch's
+    ``ExponentialLR`` stepped per epoch, as in the paper).
 
     >>> sched = WarmupExponential(steps_per_epoch=10, warmup_steps=0, gamma=0.9)
     >>> [round(sched(s), 3) for s in (0, 9, 10, 25)]
@@ -75,15 +89,11 @@ class WarmupExponential:
     """
 
     def __init__(self, steps_per_epoch: int, warmup_steps: int, gamma: float = 0.9) -> None:
+        super().__init__(warmup_steps)
         self.steps_per_epoch = max(1, steps_per_epoch)
-        self.warmup_steps = max(0, warmup_steps)
         self.gamma = gamma
-        self.offset = 0  # as in WarmupCosine: batches done before a resumed fit
 
-    def __call__(self, step: int) -> float:
-        step += self.offset
-        if step < self.warmup_steps:
-            return (step + 1) / (self.warmup_steps + 1)
+    def decay(self, step: int) -> float:
         return self.gamma ** (step // self.steps_per_epoch)
 
 
