@@ -20,6 +20,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
+from skorch.exceptions import DeviceWarning
 from skorch.helper import predefined_split
 from torch import nn
 
@@ -230,7 +231,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         bfloat16 instructions it is slower than ``"32"``. The weights stay float32.
     random_state : int, RandomState or None, default=None
         Seed for the split, initialisation, shuffling, dropout and augmentation. With an
-        integer, a CPU fit is repeatable.
+        integer, a CPU fit is repeatable; a GPU fit is not bit for bit (GPU kernels do not
+        fix the order of floating-point sums; see docs/scaling.md).
     verbose : int, default=0
         ``0`` is silent; ``1`` shows tqdm progress bars while encoding and for each epoch
         (with its training loss, validation loss and validation accuracy); ``2`` also prints
@@ -687,6 +689,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         state = self.__dict__.copy()
         if "net_" in state:
             buffer = io.BytesIO()
+            state["_net_device"] = str(state["net_"].device)
             torch.save(state.pop("net_"), buffer)
             state["_net_bytes"] = buffer.getvalue()
         modules = {k: state.pop(k) for k in ("text_encoder", "image_encoder")
@@ -700,18 +703,22 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     def __setstate__(self, state: dict) -> None:
         net_bytes = state.pop("_net_bytes", None)
         module_bytes = state.pop("_module_bytes", None)
+        trained_on = state.pop("_net_device", "")
         self.__dict__.update(state)
         gpu = torch.cuda.is_available()
         if module_bytes is not None:
             self.__dict__.update(torch.load(io.BytesIO(module_bytes), weights_only=False,
                                             map_location=None if gpu else "cpu"))
         if net_bytes is not None:
-            self.net_ = torch.load(io.BytesIO(net_bytes), weights_only=False,
-                                   map_location=None if gpu else "cpu")
-            if not gpu and str(self.net_.device).startswith("cuda"):
+            moved = not gpu and trained_on.startswith("cuda")
+            with warnings.catch_warnings():
+                if moved:  # skorch's two DeviceWarnings say less than the one below
+                    warnings.simplefilter("ignore", DeviceWarning)
+                self.net_ = torch.load(io.BytesIO(net_bytes), weights_only=False,
+                                       map_location=None if gpu else "cpu")
+            if moved:
                 warnings.warn("This model was trained on a GPU; no GPU is visible, so it "
                               "predicts on the CPU.", UserWarning, stacklevel=2)
-                self.net_.set_params(device="cpu")
 
     def save(self, path, self_contained: bool = False) -> Path:
         """Save the fitted model as one safetensors file (weights + JSON config).

@@ -16,6 +16,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
+import torch
 
 from mmsentiment import MultimodalSentimentClassifier
 
@@ -31,6 +32,8 @@ def test_two_processes_share_the_batches_and_end_with_the_same_weights(demo, tmp
     X, y = demo
     out = tmp_path / "model.joblib"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if torch.cuda.device_count() < 2:  # two processes cannot share one GPU through NCCL
+        env["CUDA_VISIBLE_DEVICES"] = ""
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
          "2", str(EXAMPLE), "--epochs", "1", "--batch-size", "16", "--out", str(out)],
