@@ -89,7 +89,7 @@ ABLATIONS = [
      "cosine schedule. At 3e-5 the paper's head learns slowly: hold-out accuracy stayed at "
      "the majority share (59.7 %) for 2 epochs, early stopping ended at epoch 8 (best: 6), "
      "and each epoch took 8-9 minutes alone on this machine (its recorded fit time also "
-     "counts hours beside other jobs)"),
+     "counts time beside other jobs and a pause)"),
     ("larger encoders (all-mpnet-base-v2, EfficientNet-Lite2) under frozen features",
      "frozen-logistic", "frozen-logistic-large",
      "not adopted: with frozen features the larger pair did worse (logistic head); "
