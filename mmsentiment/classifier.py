@@ -33,12 +33,13 @@ from .data import (
     batch_loader,
     extract_columns,
     handle_image_failures,
+    is_missing,
     load_images,
 )
 from .encoders import ImageEncoder, TextEncoder
 from .features import image_features, text_features
 from .fusion import FUSIONS
-from .model import FINETUNE_MODES, MultimodalNet
+from .model import FINETUNE_MODES, MultimodalNet, layer_decay_groups
 from .net import PRECISIONS, SentimentNet, accelerated_net_class, release_free_memory
 
 
@@ -188,6 +189,11 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         Learning rate of the image encoder's trainable layers.
     weight_decay : float, default=0.01
         AdamW weight decay.
+    layer_decay : float, default=1.0
+        Layer-wise learning-rate decay: each encoder's top layer learns at its rate
+        (``text_encoder_lr``, ``image_encoder_lr``) and each layer below at ``layer_decay``
+        times the one above it (`mmsentiment.model.layer_decay_groups`); ``1.0`` gives
+        every layer of an encoder the same rate.
     warmup : float, default=0.1
         Fraction of all training steps with linear learning-rate warm-up.
     lr_schedule : {"cosine", "exponential"}, default="cosine"
@@ -195,6 +201,15 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         of 0.9 after every epoch (the paper's ``ExponentialLR(gamma=0.9)``).
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, as in scikit-learn.
+    label_smoothing : float, default=0.0
+        Label smoothing of the cross-entropy loss (``torch.nn.CrossEntropyLoss``), in
+        [0, 1).
+    auxiliary_weight : float, default=0.5
+        Weight in the loss of each auxiliary target, used only when `fit` is given
+        per-modality labels (``text_labels``, ``image_labels``): one linear head per
+        encoder then learns to predict its modality's own label from that encoder's
+        vector, and its cross-entropy, times this weight, joins the training loss. The
+        auxiliary heads are dropped after fit; prediction never uses them.
     validation_fraction : float or None, default=0.1
         Share of the training data held out (stratified) to pick the best epoch and stop
         early; ``None`` trains on everything for ``max_epochs``.
@@ -276,7 +291,9 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
                  micro_batch_size: int | str | None = "auto",
                  lr: float = 1e-3, text_encoder_lr: float = 3e-5,
                  image_encoder_lr: float = 1e-4, weight_decay: float = 0.01,
-                 warmup: float = 0.1, lr_schedule: str = "cosine", class_weight=None,
+                 layer_decay: float = 1.0, warmup: float = 0.1, lr_schedule: str = "cosine",
+                 class_weight=None, label_smoothing: float = 0.0,
+                 auxiliary_weight: float = 0.5,
                  validation_fraction: float | None = 0.1, patience: int = 2,
                  modality_dropout: float = 0.1, on_bad_image: str = "raise",
                  cache_dir="auto", checkpoint_dir=None, device: str = "auto",
@@ -294,9 +311,12 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         self.text_encoder_lr = text_encoder_lr
         self.image_encoder_lr = image_encoder_lr
         self.weight_decay = weight_decay
+        self.layer_decay = layer_decay
         self.warmup = warmup
         self.lr_schedule = lr_schedule
         self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
+        self.auxiliary_weight = auxiliary_weight
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.modality_dropout = modality_dropout
@@ -338,6 +358,14 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         vf = self.validation_fraction
         if vf is not None and not 0 < vf < 1:
             raise ValueError(f"validation_fraction must be in (0, 1) or None, got {vf!r}")
+        if not 0 < self.layer_decay <= 1:
+            raise ValueError(f"layer_decay must be in (0, 1], got {self.layer_decay!r}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(
+                f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        if not self.auxiliary_weight >= 0:
+            raise ValueError(
+                f"auxiliary_weight must be >= 0, got {self.auxiliary_weight!r}")
         if not 0 <= self.modality_dropout <= 0.5:
             raise ValueError(
                 f"modality_dropout must be in [0, 0.5], got {self.modality_dropout!r}")
@@ -360,7 +388,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         return extract_columns(X, self.text_column, self.image_column)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y) -> MultimodalSentimentClassifier:
+    def fit(self, X, y, text_labels=None, image_labels=None) -> MultimodalSentimentClassifier:
         """Fine-tune the encoders and the fusion head on posts ``X`` with labels ``y``.
 
         Parameters
@@ -369,6 +397,14 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             Texts and images (paths or PIL images).
         y : array-like of shape (n_samples,)
             Class labels of any hashable type.
+        text_labels, image_labels : array-like of shape (n_samples,), optional
+            Each post's label for its text alone and for its image alone (e.g. the
+            ``text_label`` and ``image_label`` columns of `load_mvsa`), from the classes
+            of ``y``; None or NaN where unknown. Given, they train auxiliary heads
+            (``auxiliary_weight``) that push each encoder towards its own modality's
+            sentiment. They are fit parameters, so ``GridSearchCV(...).fit(X, y,
+            text_labels=...)`` and ``cross_validate(..., params=...)`` split them
+            with the posts. Ignored, with a warning, by ``finetune="frozen"``.
 
         Returns
         -------
@@ -385,6 +421,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         texts, images = extract_columns(X, self.text_column, self.image_column)
         self.classes_ = encoder.classes_
         y_int = encoder.transform(y).astype(np.int64)
+        aux = self._auxiliary_labels(text_labels, image_labels, len(y_int))
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         accelerator = self._accelerator()
@@ -399,11 +436,11 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         cuda = [torch.cuda.current_device()] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
-            module = self._build_module(len(self.classes_))
+            module = self._build_module(len(self.classes_), auxiliary=aux is not None)
             if self.finetune == "frozen":
                 dataset = self._frozen_features(module, texts, images, y_int, device)
             else:
-                dataset = self._dataset(texts, images, module, y_int)
+                dataset = self._dataset(texts, images, module, y_int, aux)
             if module.caches_image_lower:
                 dataset = self._lower_activations(module, dataset, device)
             train_idx, valid_idx = self._split(y_int, seed)
@@ -414,7 +451,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             self.net_ = self._build_net(module, valid, len(train_idx), y_int, device, status,
                                         accelerator)
             train = dataset.subset(train_idx)
-            resumed = self._resume(texts, images, y)
+            resumed = self._resume(texts, images, y, aux)
             if resumed:
                 self.net_.partial_fit(train, y=None, epochs=resumed)
             else:
@@ -428,6 +465,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             self.net_.history = history
         # The validation split is a view of every decoded image: keep none in the model.
         self.net_.train_split = None
+        self.net_.module_.drop_auxiliary_heads()
         early = dict(self.net_.callbacks_).get("early_stopping")
         if early is not None:
             early.best_model_weights_ = None  # restored already; keep pickles small
@@ -443,24 +481,58 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             )
         return self
 
-    def _dataset(self, texts: list, images: list, module: MultimodalNet, y=None
-                 ) -> PostDataset:
+    def _dataset(self, texts: list, images: list, module: MultimodalNet, y=None,
+                 aux: tuple[torch.Tensor, torch.Tensor] | None = None) -> PostDataset:
         pixels, present, failures = load_images(images, module.image_encoder.preprocessing,
                                                 progress=self.verbose > 0)
         release_free_memory()  # the decoder threads' scratch memory
         handle_image_failures(failures, self.on_bad_image)
-        return PostDataset(y, texts=texts, pixels=pixels, image_present=present)
+        text_label, image_label = aux if aux is not None else (None, None)
+        return PostDataset(y, texts=texts, pixels=pixels, image_present=present,
+                           text_label=text_label, image_label=image_label)
 
-    def _fingerprint(self, texts: list, images: list, y) -> str:
+    def _auxiliary_labels(self, text_labels, image_labels, n: int
+                          ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Per-modality labels as class indices (-1 where unknown), or None when unused."""
+        if text_labels is None and image_labels is None:
+            return None
+        if self.finetune == "frozen":
+            warnings.warn('text_labels / image_labels are ignored with finetune="frozen": '
+                          "auxiliary targets train the encoders, which stay frozen.",
+                          UserWarning, stacklevel=3)
+            return None
+        if self.auxiliary_weight == 0:
+            return None
+        index = {label: i for i, label in enumerate(self.classes_.tolist())}
+        out = []
+        for name, labels in (("text_labels", text_labels), ("image_labels", image_labels)):
+            if labels is None:
+                out.append(torch.full((n,), -1, dtype=torch.long))
+                continue
+            values = list(np.asarray(labels, dtype=object).ravel())
+            if len(values) != n:
+                raise ValueError(f"{name} has {len(values)} entries; X has {n} rows.")
+            unknown = sorted({repr(v) for v in values if not is_missing(v) and v not in index})
+            if unknown:
+                raise ValueError(f"{name} holds labels that are not classes of y: "
+                                 f"{', '.join(unknown[:5])}; classes: {self.classes_.tolist()}.")
+            out.append(torch.tensor([-1 if is_missing(v) else index[v] for v in values],
+                                    dtype=torch.long))
+        return out[0], out[1]
+
+    def _fingerprint(self, texts: list, images: list, y, aux=None) -> str:
         digest = hashlib.sha256()
         params = {k: v for k, v in self.get_params().items() if k not in ("verbose", "device")}
         digest.update(json.dumps(params, sort_keys=True, default=_describe).encode())
         for text, image, label in zip(texts, images, y):
             content = image_key(image) if image is not None else None
             digest.update(repr((text, content, label)).encode())
+        if aux is not None:
+            for labels in aux:
+                digest.update(labels.numpy().tobytes())
         return digest.hexdigest()
 
-    def _resume(self, texts: list, images: list, y) -> int:
+    def _resume(self, texts: list, images: list, y, aux=None) -> int:
         """Load the checkpoint of an unfinished identical fit; return the epochs left (0: none).
 
         Writes ``fit.json`` (a fingerprint of the parameters and the data) into
@@ -471,7 +543,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         folder = Path(self.checkpoint_dir)
         folder.mkdir(parents=True, exist_ok=True)
         stamp = folder / "fit.json"
-        fingerprint = self._fingerprint(texts, images, y)
+        fingerprint = self._fingerprint(texts, images, y, aux)
         done = 0
         if stamp.is_file() and (folder / "params.pt").is_file():
             previous = json.loads(stamp.read_text())
@@ -487,14 +559,15 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             print(f"Resuming from {folder}: {done} of {self.max_epochs} epochs done.")
         return max(0, self.max_epochs - done) if done else 0
 
-    def _build_module(self, n_classes: int) -> MultimodalNet:
+    def _build_module(self, n_classes: int, auxiliary: bool = False) -> MultimodalNet:
         name = lambda v: v if isinstance(v, nn.Module) else os.fspath(v)  # noqa: E731
         text = TextEncoder(name(self.text_encoder))
         image = ImageEncoder(name(self.image_encoder))
         head = FUSIONS[self.fusion](text.dim, image.dim, n_classes)
         return MultimodalNet(text, image, head, finetune=self.finetune,
                              modality_dropout=self.modality_dropout, precision=self.precision,
-                             frozen_batchnorm=self._micro_batch_size() is not None)
+                             frozen_batchnorm=self._micro_batch_size() is not None,
+                             aux_classes=n_classes if auxiliary else 0)
 
     def _frozen_features(self, module: MultimodalNet, texts: list, images: list, y,
                          device: str) -> PostDataset:
@@ -537,7 +610,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         texts = [t if present else None for t, present in zip(dataset.texts,
                                                               dataset.text_present)]
         return PostDataset(dataset.y, texts=texts, image_present=dataset.image_present,
-                           image_lower=lower)
+                           image_lower=lower, text_label=dataset.text_label,
+                           image_label=dataset.image_label)
 
     def _split(self, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
         index = np.arange(len(y))
@@ -597,15 +671,15 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             module,
             scale_loss=self.precision == "fp16",
             micro_batch_size=self._micro_batch_size(),
+            auxiliary_weight=self.auxiliary_weight,
             criterion=nn.CrossEntropyLoss,
             criterion__weight=self._class_weights(y),
+            criterion__label_smoothing=self.label_smoothing,
             classes=list(range(len(self.classes_))),
             optimizer=torch.optim.AdamW,
             optimizer__weight_decay=self.weight_decay,
-            optimizer__param_groups=[
-                ("text_encoder.*", {"lr": self.text_encoder_lr}),
-                ("image_encoder.*", {"lr": self.image_encoder_lr}),
-            ],
+            optimizer__param_groups=layer_decay_groups(
+                module, self.text_encoder_lr, self.image_encoder_lr, self.layer_decay),
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,

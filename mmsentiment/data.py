@@ -243,6 +243,8 @@ class PostDataset(torch.utils.data.Dataset):
         text_present: which rows have a text (feature mode; derived from ``texts`` otherwise).
         image_lower: ``(N, 2, C, H, W)`` outputs of the image encoder's frozen lower part, for
             each image and its mirror image (partial fine-tuning; replaces ``pixels``).
+        text_label, image_label: per-modality integer labels (-1 where unknown), passed to
+            the model as inputs of the same names (auxiliary targets).
     """
 
     def __init__(self, y=None, *, texts: list | None = None, pixels: torch.Tensor | None = None,
@@ -250,7 +252,9 @@ class PostDataset(torch.utils.data.Dataset):
                  text_features: torch.Tensor | None = None,
                  image_features: torch.Tensor | None = None,
                  text_present: torch.Tensor | None = None,
-                 image_lower: torch.Tensor | None = None) -> None:
+                 image_lower: torch.Tensor | None = None,
+                 text_label: torch.Tensor | None = None,
+                 image_label: torch.Tensor | None = None) -> None:
         if texts is not None:
             text_present = torch.tensor([t is not None for t in texts], dtype=torch.bool)
             texts = np.array(["" if t is None else t for t in texts], dtype=object)
@@ -258,7 +262,7 @@ class PostDataset(torch.utils.data.Dataset):
         self.columns = {
             "texts": texts, "pixels": pixels, "image_lower": image_lower,
             "text_features": text_features, "image_features": image_features,
-            "text_present": text_present,
+            "text_present": text_present, "text_label": text_label, "image_label": image_label,
             "image_present": (torch.ones(n, dtype=torch.bool) if image_present is None
                               else image_present),
             "y": torch.zeros(n, dtype=torch.long) if y is None else torch.as_tensor(y),
@@ -297,6 +301,8 @@ class PostDataset(torch.utils.data.Dataset):
             inputs["text"] = c["texts"][rows.numpy()].tolist()
             key = "image_lower" if c["image_lower"] is not None else "pixels"
             inputs[key] = c[key][rows]
+        if c["text_label"] is not None:
+            inputs.update(text_label=c["text_label"][rows], image_label=c["image_label"][rows])
         return inputs, c["y"][rows]
 
     def __getitem__(self, i: int):

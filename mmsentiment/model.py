@@ -51,11 +51,18 @@ class MultimodalNet(nn.Module):
         frozen_batchnorm: batch-norm layers normalise with their running statistics in
             training too (their scale and shift still train), so that a batch's update does
             not depend on how it is split into micro-batches.
+        aux_classes: when above zero, one linear head per modality that predicts that
+            modality's own label from its encoder vector (auxiliary targets, e.g. MVSA's
+            ``text_label`` and ``image_label``). In training, a batch that carries such
+            labels (``text_label`` / ``image_label``, -1 where unknown) then makes
+            ``forward`` return ``(logits, text_logits, image_logits)``; otherwise, and
+            always in evaluation, it returns the logits alone.
     """
 
     def __init__(self, text_encoder: TextEncoder, image_encoder: ImageEncoder,
                  head: nn.Module, finetune: str = "full", modality_dropout: float = 0.0,
-                 precision: str = "32", frozen_batchnorm: bool = False) -> None:
+                 precision: str = "32", frozen_batchnorm: bool = False,
+                 aux_classes: int = 0) -> None:
         super().__init__()
         if finetune not in FINETUNE_MODES:
             raise ValueError(f"finetune must be one of {FINETUNE_MODES}, got {finetune!r}")
@@ -72,6 +79,9 @@ class MultimodalNet(nn.Module):
         self.cache_keys: tuple[str, str] | None = None  # set by frozen fits (feature cache)
         self.missing_text = nn.Parameter(torch.zeros(text_encoder.dim))
         self.missing_image = nn.Parameter(torch.zeros(image_encoder.dim))
+        if aux_classes:
+            self.text_aux = nn.Linear(text_encoder.dim, aux_classes)
+            self.image_aux = nn.Linear(image_encoder.dim, aux_classes)
         self._trainable: list[nn.Module] = []
         self._freeze()
 
@@ -116,16 +126,20 @@ class MultimodalNet(nn.Module):
         """Image vectors for a batch of uint8 pixels."""
         return self.image_encoder(pixels)
 
-    def forward(self, **batch) -> torch.Tensor:
+    def forward(self, **batch):
         dtype = autocast_dtype(getattr(self, "precision", "32"))
         if dtype is None:
             return self._forward(**batch)
         with torch.autocast(self.missing_text.device.type, dtype=dtype):
-            return self._forward(**batch).float()
+            out = self._forward(**batch)
+        if isinstance(out, tuple):  # logits and auxiliary (logits, labels) pairs
+            return tuple(t.float() if t.is_floating_point() else t for t in out)
+        return out.float()
 
     def _forward(self, input_ids=None, attention_mask=None, token_type_ids=None, pixels=None,
                  text_features=None, image_features=None, text_present=None,
-                 image_present=None, image_lower=None) -> torch.Tensor:
+                 image_present=None, image_lower=None, text_label=None,
+                 image_label=None):
         # A batch without any text (or image) skips that encoder: training on texts alone
         # costs no image forward pass, and vice versa.
         if text_features is None and _none(text_present):
@@ -142,6 +156,12 @@ class MultimodalNet(nn.Module):
         ones = torch.ones(n, dtype=torch.bool, device=device)
         text_present = ones if text_present is None else text_present
         image_present = ones if image_present is None else image_present
+        aux = None
+        if self.training and text_label is not None and hasattr(self, "text_aux"):
+            # Each modality's own label, from its encoder vector; rows without the modality
+            # have no such label.
+            aux = (self.text_aux(text_features), torch.where(text_present, text_label, -1),
+                   self.image_aux(image_features), torch.where(image_present, image_label, -1))
         if self.training and self.modality_dropout > 0:
             both = text_present & image_present
             draw = torch.rand(n, device=device)
@@ -152,4 +172,55 @@ class MultimodalNet(nn.Module):
                                     self.missing_text.to(text_features.dtype))
         image_features = torch.where(image_present[:, None], image_features,
                                      self.missing_image.to(image_features.dtype))
-        return self.head(text_features, image_features)
+        logits = self.head(text_features, image_features)
+        return logits if aux is None else (logits, *aux)
+
+    def drop_auxiliary_heads(self) -> None:
+        """Remove the auxiliary heads (after training: prediction never uses them)."""
+        for name in ("text_aux", "image_aux"):
+            if hasattr(self, name):
+                delattr(self, name)
+
+
+def layer_decay_groups(net: MultimodalNet, text_lr: float, image_lr: float,
+                       decay: float) -> list[tuple[str, dict]]:
+    """skorch ``optimizer__param_groups`` for layer-wise learning-rate decay.
+
+    Each encoder is cut into depth units, lowest first: for the text encoder everything
+    outside its transformer layers (the embeddings), then each layer; for a timm
+    EfficientNet-style image encoder the stem, each block stage, then the head convolution
+    (other image models: their children that hold weights). The top unit learns at the
+    encoder's learning rate and each unit below at ``decay`` times the one above it.
+    Patterns are matched in order and the first match wins, so each encoder's catch-all
+    pattern (its lowest rate) comes last.
+
+    >>> from mmsentiment.encoders import TextEncoder, ImageEncoder
+    >>> from mmsentiment.fusion import ConcatFusion
+    >>> t, i = TextEncoder("all-MiniLM-L6-v2"), ImageEncoder("tf_efficientnet_lite0")
+    >>> groups = layer_decay_groups(MultimodalNet(t, i, ConcatFusion(t.dim, i.dim, 3)),
+    ...                             1e-4, 1e-4, 0.5)
+    >>> groups[0]
+    ('text_encoder.model.0.model.encoder.layer.5.*', {'lr': 0.0001})
+    >>> [g for g in groups if g[0] == "text_encoder.*"]
+    [('text_encoder.*', {'lr': 1.5625e-06})]
+    """
+    names = {module: name for name, module in net.named_modules()}
+    groups = []
+    text_units = [[layer] for layer in net.text_encoder.transformer_layers()]
+    image = net.image_encoder
+    if image.splittable():
+        image_units = ([[image.model.conv_stem, image.model.bn1]]
+                       + [[stage] for stage in image.model.blocks]
+                       + [[image.model.conv_head, image.model.bn2]])
+    else:
+        image_units = [[m] for m in image.model.children() if any(True for _ in m.parameters())]
+    for prefix, units, lr, lowest_first in (("text_encoder", text_units, text_lr, False),
+                                            ("image_encoder", image_units, image_lr, True)):
+        # The text encoder's units are its layers; its remaining parameters (embeddings)
+        # sit one unit below the lowest layer. The image units cover the whole trunk.
+        depth = len(units) - (1 if lowest_first else 0)
+        for k, unit in enumerate(reversed(units)):
+            for module in unit:
+                groups.append((f"{names[module]}.*", {"lr": lr * decay ** k}))
+        groups.append((f"{prefix}.*", {"lr": lr * decay ** depth}))
+    return groups

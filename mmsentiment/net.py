@@ -82,10 +82,27 @@ class SentimentNet(NeuralNetClassifier):
     """
 
     def __init__(self, *args, scale_loss: bool = False, micro_batch_size: int | None = None,
-                 **kwargs) -> None:
+                 auxiliary_weight: float = 0.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.scale_loss = scale_loss
         self.micro_batch_size = micro_batch_size
+        self.auxiliary_weight = auxiliary_weight
+
+    def get_loss(self, y_pred, y_true, *args, **kwargs):
+        """The criterion's loss; in training with auxiliary targets (`MultimodalNet` then
+        returns a tuple) plus ``auxiliary_weight`` times each modality's cross-entropy
+        against its own labels (rows with label -1 left out; label smoothing as the
+        criterion's)."""
+        if not isinstance(y_pred, tuple):
+            return super().get_loss(y_pred, y_true, *args, **kwargs)
+        logits, *aux = y_pred
+        loss = super().get_loss(logits, y_true, *args, **kwargs)
+        smoothing = getattr(self.criterion_, "label_smoothing", 0.0)
+        for aux_logits, labels in zip(aux[::2], aux[1::2]):
+            if bool((labels >= 0).any()):
+                loss = loss + self.auxiliary_weight * torch.nn.functional.cross_entropy(
+                    aux_logits, labels, ignore_index=-1, label_smoothing=smoothing)
+        return loss
 
     def initialize(self):
         super().initialize()
@@ -151,7 +168,7 @@ class SentimentNet(NeuralNetClassifier):
                 loss = self.get_loss(y_pred, yi, X=Xi, training=True)
                 self.scaler_.scale(loss * share).backward()
             losses.append(loss.detach() * share)
-            preds.append(y_pred.detach())
+            preds.append((y_pred[0] if isinstance(y_pred, tuple) else y_pred).detach())
         return {"loss": torch.stack(losses).sum(), "y_pred": torch.cat(preds)}
 
     def _step_optimizer(self, step_fn):

@@ -154,3 +154,137 @@ def test_learning_rate_schedules(small, schedule, expected):
                           for g in groups)
     with pytest.raises(ValueError, match="lr_schedule must be one of"):
         MultimodalSentimentClassifier(lr_schedule="step").fit(X, y)
+
+
+def test_label_smoothing_reaches_the_loss(small):
+    X, y = small
+    clf = MultimodalSentimentClassifier(finetune="frozen", max_epochs=1, label_smoothing=0.2,
+                                        cache_dir=None, random_state=0).fit(X, y)
+    assert clf.net_.criterion_.label_smoothing == 0.2
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="label_smoothing must be in"):
+            MultimodalSentimentClassifier(label_smoothing=bad).fit(X, y)
+
+
+def test_layer_decay_gives_each_depth_its_rate(small):
+    X, y = small
+    lr = {"text_encoder_lr": 1e-4, "image_encoder_lr": 2e-4}
+    clf = MultimodalSentimentClassifier(finetune="top", max_epochs=1, layer_decay=0.5,
+                                        validation_fraction=None, random_state=0,
+                                        **lr).fit(X, y)
+    rate = {id(p): g["initial_lr"] for g in clf.net_.optimizer_.param_groups
+            for p in g["params"]}
+    module = clf.net_.module_
+    # Every parameter sits in exactly one group.
+    assert len(rate) == sum(len(g["params"]) for g in clf.net_.optimizer_.param_groups)
+    assert set(rate) == {id(p) for p in module.parameters()}
+
+    def one(part):  # the single rate of all parameters of a part
+        rates = {rate[id(p)] for p in part.parameters()}
+        assert len(rates) == 1
+        return rates.pop()
+
+    layers = module.text_encoder.transformer_layers()
+    for depth, layer in enumerate(reversed(layers)):
+        assert one(layer) == pytest.approx(1e-4 * 0.5 ** depth)
+    embeddings = module.text_encoder.model[0].auto_model.embeddings
+    assert one(embeddings) == pytest.approx(1e-4 * 0.5 ** len(layers))
+    trunk = module.image_encoder.model
+    assert rate[id(trunk.conv_head.weight)] == pytest.approx(2e-4)
+    assert rate[id(trunk.blocks[-1][0].conv_pwl.weight)] == pytest.approx(1e-4)
+    assert rate[id(trunk.conv_stem.weight)] == pytest.approx(2e-4 * 0.5 ** (len(trunk.blocks) + 1))
+    assert one(module.head) == clf.lr
+    with pytest.raises(ValueError, match="layer_decay must be in"):
+        MultimodalSentimentClassifier(layer_decay=0.0).fit(X, y)
+
+
+def test_auxiliary_loss_adds_each_modality_cross_entropy():
+    from mmsentiment.net import SentimentNet
+
+    net = SentimentNet(torch.nn.Linear(2, 3), criterion=torch.nn.CrossEntropyLoss,
+                       auxiliary_weight=0.5).initialize()
+    torch.manual_seed(0)
+    logits, text_logits, image_logits = torch.randn(3, 4, 3).unbind(0)
+    y = torch.tensor([0, 1, 2, 1])
+    text_label = torch.tensor([0, -1, 2, 1])
+    image_label = torch.full((4,), -1)  # no image labels at all: no image term
+    loss = net.get_loss((logits, text_logits, text_label, image_logits, image_label), y)
+    ce = torch.nn.functional.cross_entropy
+    expected = ce(logits, y) + 0.5 * ce(text_logits[[0, 2, 3]], text_label[[0, 2, 3]])
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert net.get_loss(logits, y).item() == pytest.approx(ce(logits, y).item(), rel=1e-6)
+
+
+def _modality_labels(y):
+    text = y.astype(object).copy()
+    text[::5] = None  # unknown for some posts
+    image = np.roll(y, 3)
+    return text, image
+
+
+def test_auxiliary_labels_train_heads_that_are_dropped_after_fit(small, monkeypatch):
+    from mmsentiment.model import MultimodalNet
+    from mmsentiment.net import SentimentNet
+
+    X, y = small
+    text, image = _modality_labels(y)
+    seen, heads = [], {}
+    get_loss = SentimentNet.get_loss
+
+    def spy_loss(self, y_pred, *args, **kwargs):
+        seen.append(isinstance(y_pred, tuple) and kwargs.get("training", False))
+        return get_loss(self, y_pred, *args, **kwargs)
+
+    drop = MultimodalNet.drop_auxiliary_heads
+
+    def spy_drop(self):
+        heads["trained"] = self.text_aux.weight.detach().clone()
+        drop(self)
+
+    monkeypatch.setattr(SentimentNet, "get_loss", spy_loss)
+    monkeypatch.setattr(MultimodalNet, "drop_auxiliary_heads", spy_drop)
+    clf = MultimodalSentimentClassifier(finetune="top", max_epochs=1, batch_size=12,
+                                        random_state=0)
+    build = clf._build_module
+
+    def spy_build(n_classes, auxiliary=False):
+        module = build(n_classes, auxiliary)
+        heads["initial"] = module.text_aux.weight.detach().clone() if auxiliary else None
+        return module
+
+    clf._build_module = spy_build
+    clf.fit(X, y, text_labels=text, image_labels=image)
+    assert heads["initial"] is not None and not torch.equal(heads["initial"], heads["trained"])
+    assert any(seen)  # training batches returned auxiliary logits
+    assert not hasattr(clf.net_.module_, "text_aux")  # prediction never uses them
+    assert clf.predict_proba(X[:4]).shape == (4, 3)
+
+
+def test_bad_auxiliary_labels_are_refused(small):
+    X, y = small
+    text, image = _modality_labels(y)
+    clf = MultimodalSentimentClassifier(finetune="top", max_epochs=1)
+    with pytest.raises(ValueError, match="text_labels has 35 entries; X has 36 rows"):
+        clf.fit(X, y, text_labels=text[:-1])
+    wrong = image.astype(object)
+    wrong[2] = "angry"
+    with pytest.raises(ValueError, match="image_labels holds labels that are not classes"):
+        clf.fit(X, y, image_labels=wrong)
+    frozen = MultimodalSentimentClassifier(finetune="frozen", max_epochs=1, cache_dir=None)
+    with pytest.warns(UserWarning, match="ignored with finetune=\"frozen\""):
+        frozen.fit(X, y, text_labels=text)
+    with pytest.raises(ValueError, match="auxiliary_weight must be >= 0"):
+        MultimodalSentimentClassifier(auxiliary_weight=-1.0).fit(X, y)
+
+
+def test_grid_search_splits_auxiliary_labels_with_the_posts(small):
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = small
+    text, image = _modality_labels(y)
+    clf = MultimodalSentimentClassifier(finetune="top", max_epochs=1, validation_fraction=None,
+                                        random_state=0)
+    search = GridSearchCV(clf, {"auxiliary_weight": [0.0, 0.5]}, cv=2, error_score="raise")
+    search.fit(X, y, text_labels=text, image_labels=image)
+    assert search.cv_results_["mean_test_score"].shape == (2,)
+    assert search.best_estimator_.predict(X[:3]).shape == (3,)
