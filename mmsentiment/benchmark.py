@@ -39,6 +39,7 @@ CONFIGS: dict[str, dict] = {
               "micro_batch_size": None, "lr_schedule": "exponential", "warmup": 0.0},
     "top": {"finetune": "top"},
     "balanced": {"class_weight": "balanced"},
+    "text-lr": {"text_encoder_lr": 1e-4},
 }
 DESCRIPTIONS = {
     "default": "MultimodalSentimentClassifier() defaults: joint fine-tuning of MiniLM + "
@@ -61,6 +62,8 @@ DESCRIPTIONS = {
              "unlike the paper, the package's modality dropout (0.1) stays on",
     "balanced": "the defaults with class_weight=\"balanced\" (neutral, 10 % of train, "
                 "weighted 3.2, positive 0.56, negative 1.1)",
+    "text-lr": "the defaults with text_encoder_lr=1e-4 instead of 3e-5 (the best single lever "
+               "of the GPU screen, docs/benchmarks.md)",
     "top": "partial fine-tuning with the defaults' schedule (3 epochs): top 4 of 6 MiniLM layers, "
            "last EfficientNet block stage + head conv, lower image layers computed once",
 }
