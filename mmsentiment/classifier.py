@@ -157,8 +157,11 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         ``(N, 3, H, W)`` images to ``(N, D)`` vectors (a timm model object, or your own;
         see `mmsentiment.encoders.ImageEncoder`). Module objects are copied at fit, never
         changed; a model with module encoders is saved with joblib, not `save`.
-    fusion : {"concat", "paper"}, default="concat"
-        The fusion head (`mmsentiment.fusion`); ``"paper"`` is the published one.
+    fusion : {"concat", "paper", "attention"}, default="concat"
+        The fusion head (`mmsentiment.fusion`): ``"concat"`` joins the two pooled vectors;
+        ``"paper"`` is the published head; ``"attention"`` attends across the text's
+        tokens and the image's patches (`mmsentiment.fusion.AttentionFusion`; needs
+        ``finetune="full"`` or ``"top"``, since frozen fits cache pooled vectors only).
     finetune : {"full", "top", "frozen"}, default="full"
         What trains besides the head: both whole encoders (joint fine-tuning); only their
         top layers (the top 4 transformer layers, the last image block stage and the head
@@ -344,6 +347,10 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"fusion must be one of {sorted(FUSIONS)}, got {self.fusion!r}")
         if self.finetune not in FINETUNE_MODES:
             raise ValueError(f"finetune must be one of {FINETUNE_MODES}, got {self.finetune!r}")
+        if getattr(FUSIONS[self.fusion], "sequences", False) and self.finetune == "frozen":
+            raise ValueError(f'fusion={self.fusion!r} attends over token and patch sequences; '
+                             'finetune="frozen" caches pooled vectors only. Use finetune='
+                             '"top" (the cheapest) or "full".')
         if not (isinstance(self.max_epochs, int) and self.max_epochs >= 1):
             raise ValueError(f"max_epochs must be a positive int, got {self.max_epochs!r}")
         if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
@@ -563,7 +570,9 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         name = lambda v: v if isinstance(v, nn.Module) else os.fspath(v)  # noqa: E731
         text = TextEncoder(name(self.text_encoder))
         image = ImageEncoder(name(self.image_encoder))
-        head = FUSIONS[self.fusion](text.dim, image.dim, n_classes)
+        head_class = FUSIONS[self.fusion]
+        text_dim = text.token_dim if getattr(head_class, "sequences", False) else text.dim
+        head = head_class(text_dim, image.dim, n_classes)
         return MultimodalNet(text, image, head, finetune=self.finetune,
                              modality_dropout=self.modality_dropout, precision=self.precision,
                              frozen_batchnorm=self._micro_batch_size() is not None,

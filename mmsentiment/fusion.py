@@ -74,4 +74,71 @@ class PaperFusion(nn.Module):
         return self.classifier(self.encoder(joint.unsqueeze(1)).squeeze(1))
 
 
-FUSIONS: dict[str, type[nn.Module]] = {"concat": ConcatFusion, "paper": PaperFusion}
+class AttentionFusion(nn.Module):
+    """Cross-modal attention over text tokens and image patches.
+
+    Unlike the other heads, this one sees sequences (``sequences = True``): the text
+    encoder's token vectors and the image encoder's patch vectors (the cells of its last
+    feature map). Each is projected to ``hidden`` and tagged with a learned modality
+    embedding; a learned summary token is put in front, and ``layers`` pre-norm transformer
+    layers let every position attend to every other, across modalities. The classifier reads
+    the summary token's output beside the mean of each modality's projected positions (the
+    concat head's view, so nothing it sees is lost). Masked positions (padding, or a whole
+    modality that is missing or hidden by modality dropout) are never attended to.
+
+    Args:
+        text_dim: size of a token vector.
+        image_dim: size of a patch vector.
+        n_classes: number of output logits.
+        hidden: width of the attention layers.
+        heads: attention heads.
+        layers: transformer layers.
+        dropout: dropout in the layers and before the classifier.
+
+    Examples:
+        >>> head = AttentionFusion(384, 1280, 3)
+        >>> text, image = torch.zeros(2, 5, 384), torch.zeros(2, 49, 1280)
+        >>> text_mask = torch.tensor([[True] * 5, [True, True, False, False, False]])
+        >>> head(text, text_mask, image, torch.ones(2, 49, dtype=torch.bool)).shape
+        torch.Size([2, 3])
+    """
+
+    sequences = True
+
+    def __init__(self, text_dim: int, image_dim: int, n_classes: int, hidden: int = 256,
+                 heads: int = 4, layers: int = 1, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.text_proj = nn.Linear(text_dim, hidden)
+        self.image_proj = nn.Linear(image_dim, hidden)
+        self.modality = nn.Parameter(torch.zeros(2, hidden))
+        self.summary = nn.Parameter(torch.zeros(1, 1, hidden))
+        nn.init.normal_(self.modality, std=0.02)
+        nn.init.normal_(self.summary, std=0.02)
+        layer = nn.TransformerEncoderLayer(hidden, heads, dim_feedforward=2 * hidden,
+                                           dropout=dropout, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        # The fast path's nested tensors would drop masked positions; none here is needed.
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(hidden)
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(3 * hidden, n_classes))
+
+    @staticmethod
+    def _mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        weights = mask.to(x.dtype)[..., None]
+        return (x * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+    def forward(self, text: torch.Tensor, text_mask: torch.Tensor, image: torch.Tensor,
+                image_mask: torch.Tensor) -> torch.Tensor:
+        t = self.text_proj(text) + self.modality[0]
+        i = self.image_proj(image) + self.modality[1]
+        summary = self.summary.expand(len(t), -1, -1).to(t.dtype)
+        sequence = torch.cat([summary, t, i], dim=1)
+        keep = torch.cat([torch.ones_like(text_mask[:, :1]), text_mask, image_mask], dim=1)
+        out = self.encoder(sequence, src_key_padding_mask=~keep)
+        joint = torch.cat([self.norm(out[:, 0]), self._mean(t, text_mask),
+                           self._mean(i, image_mask)], dim=1)
+        return self.classifier(joint)
+
+
+FUSIONS: dict[str, type[nn.Module]] = {"concat": ConcatFusion, "paper": PaperFusion,
+                                       "attention": AttentionFusion}

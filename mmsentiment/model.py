@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .encoders import ImageEncoder, TextEncoder
+from .fusion import AttentionFusion
 from .net import autocast_dtype
 
 FINETUNE_MODES = ("full", "top", "frozen")
@@ -80,7 +81,8 @@ class MultimodalNet(nn.Module):
         self.missing_text = nn.Parameter(torch.zeros(text_encoder.dim))
         self.missing_image = nn.Parameter(torch.zeros(image_encoder.dim))
         if aux_classes:
-            self.text_aux = nn.Linear(text_encoder.dim, aux_classes)
+            text_dim = text_encoder.token_dim if self.sequences else text_encoder.dim
+            self.text_aux = nn.Linear(text_dim, aux_classes)
             self.image_aux = nn.Linear(image_encoder.dim, aux_classes)
         self._trainable: list[nn.Module] = []
         self._freeze()
@@ -98,6 +100,11 @@ class MultimodalNet(nn.Module):
             # A plain list: these modules are registered already; it only remembers which
             # parts of the encoders train.
             object.__setattr__(self, "_trainable", trainable)
+
+    @property
+    def sequences(self) -> bool:
+        """Whether the head attends over token and patch sequences (`AttentionFusion`)."""
+        return bool(getattr(self.head, "sequences", False))
 
     @property
     def caches_image_lower(self) -> bool:
@@ -136,10 +143,66 @@ class MultimodalNet(nn.Module):
             return tuple(t.float() if t.is_floating_point() else t for t in out)
         return out.float()
 
+    def _drop_modalities(self, text_present: torch.Tensor, image_present: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Modality dropout (training only): hide the text of a ``modality_dropout`` share
+        of the complete rows and the image of another such share."""
+        if not (self.training and self.modality_dropout > 0):
+            return text_present, image_present
+        both = text_present & image_present
+        draw = torch.rand(len(both), device=both.device)
+        p = self.modality_dropout
+        return (text_present & ~(both & (draw < p)),
+                image_present & ~(both & (draw >= p) & (draw < 2 * p)))
+
+    def _forward_sequences(self, input_ids=None, attention_mask=None, token_type_ids=None,
+                           pixels=None, text_present=None, image_present=None,
+                           image_lower=None, text_label=None, image_label=None):
+        """The forward pass of a head over sequences: a missing or hidden modality has all
+        of its positions masked; a batch without any text (or image) gets one masked
+        position for it and skips that encoder."""
+        reference = next(t for t in (input_ids, pixels, image_lower) if t is not None)
+        n, device = len(reference), reference.device
+        ones = torch.ones(n, dtype=torch.bool, device=device)
+        text_present = ones if text_present is None else text_present
+        image_present = ones if image_present is None else image_present
+        blank = self.missing_text.new_zeros
+        if _none(text_present):
+            tokens = blank(n, 1, self.text_encoder.token_dim)
+            token_mask = torch.zeros(n, 1, dtype=torch.bool, device=device)
+        else:
+            tokens, token_mask = self.text_encoder.tokens(input_ids, attention_mask,
+                                                          token_type_ids)
+        if _none(image_present):
+            patches = blank(n, 1, self.image_encoder.dim)
+        elif image_lower is not None:
+            patches = self.image_encoder.upper_patches(image_lower.float(), TOP_IMAGE_BLOCKS)
+        else:
+            patches = self.image_encoder.patches(pixels)
+        patch_mask = image_present[:, None].expand(-1, patches.shape[1])
+        token_mask = token_mask & text_present[:, None]
+        aux = None
+        if self.training and text_label is not None and hasattr(self, "text_aux"):
+            aux = (self.text_aux(AttentionFusion._mean(tokens, token_mask)),
+                   torch.where(text_present, text_label, -1),
+                   self.image_aux(patches.mean(1)),
+                   torch.where(image_present, image_label, -1))
+        shown_text, shown_image = self._drop_modalities(text_present, image_present)
+        logits = self.head(tokens, token_mask & shown_text[:, None], patches,
+                           patch_mask & shown_image[:, None])
+        return logits if aux is None else (logits, *aux)
+
     def _forward(self, input_ids=None, attention_mask=None, token_type_ids=None, pixels=None,
                  text_features=None, image_features=None, text_present=None,
                  image_present=None, image_lower=None, text_label=None,
                  image_label=None):
+        if self.sequences:
+            if text_features is not None or image_features is not None:
+                raise ValueError("a fusion head over sequences cannot use precomputed "
+                                 "(pooled) encoder outputs")
+            return self._forward_sequences(input_ids, attention_mask, token_type_ids, pixels,
+                                           text_present, image_present, image_lower,
+                                           text_label, image_label)
         # A batch without any text (or image) skips that encoder: training on texts alone
         # costs no image forward pass, and vice versa.
         if text_features is None and _none(text_present):
@@ -162,12 +225,7 @@ class MultimodalNet(nn.Module):
             # have no such label.
             aux = (self.text_aux(text_features), torch.where(text_present, text_label, -1),
                    self.image_aux(image_features), torch.where(image_present, image_label, -1))
-        if self.training and self.modality_dropout > 0:
-            both = text_present & image_present
-            draw = torch.rand(n, device=device)
-            p = self.modality_dropout
-            text_present = text_present & ~(both & (draw < p))
-            image_present = image_present & ~(both & (draw >= p) & (draw < 2 * p))
+        text_present, image_present = self._drop_modalities(text_present, image_present)
         text_features = torch.where(text_present[:, None], text_features,
                                     self.missing_text.to(text_features.dtype))
         image_features = torch.where(image_present[:, None], image_features,

@@ -155,3 +155,38 @@ def test_benchmark_resumed_run_counts_the_earlier_epochs(tmp_path):
     assert earlier_seconds(folder) == 800.0  # an unfinished run: resumed, its time counts
     (folder / "fit.json").write_text(json.dumps({"fingerprint": "abc", "finished": True}))
     assert earlier_seconds(folder) == 0.0  # a finished fit starts over, from nothing
+
+
+def test_benchmark_report_adds_the_lever_screen(tmp_path):
+    from mmsentiment.benchmark import write_report
+
+    results = tmp_path / "mvsa.jsonl"
+    results.write_text(json.dumps({"config": "joint", "seed": 0, "n_train": 10, "commit": "c",
+                                   "dev_accuracy": 0.7, "dev_weighted_f1": 0.7,
+                                   "dev_macro_f1": 0.7, "fit_seconds": 1.0,
+                                   "predict_posts_per_s": 1.0, "peak_rss_mb": 1.0,
+                                   "machine": "m"}) + "\n")
+    labels = [0, 1, 2, 0]
+    # Each seed alone is right on half the posts; their mean probabilities on all four.
+    seed0 = [[900, 50, 50], [50, 900, 50], [400, 350, 250], [300, 400, 300]]
+    seed1 = [[300, 400, 300], [400, 300, 300], [0, 0, 1000], [1000, 0, 0]]
+    screen = []
+    for config, probas in [("default", [seed0, seed1]), ("ls0.1", [seed0, seed0, seed1])]:
+        for seed, proba in enumerate(probas):
+            screen.append({"config": config, "seed": seed, "dev_accuracy": 0.5,
+                           "dev_weighted_f1": 0.4, "dev_macro_f1": 0.3, "fit_seconds": 60.0,
+                           "device": "a GPU", "workers_sharing_device": 2,
+                           "date": "2026-01-01", "commit": "abc", "dev_label_index": labels,
+                           "dev_proba_permille": proba})
+    (tmp_path / "screen.jsonl").write_text("\n".join(json.dumps(r) for r in screen) + "\n")
+    table = tmp_path / "bench.md"
+    write_report(results, table)
+    page = table.read_text()
+    assert "## Lever screen on a GPU" in page and "on one a GPU (2 fits sharing it" in page
+    assert "| **default** | the defaults | 2 | 50.0 ± 0.0 | 40.0 ± 0.0 | 30.0 ± 0.0 | - " \
+           "| 100.0 | - | 60 ± 0 |" in page
+    # Three seeds (seed0 twice, then seed1): the pairs score 50, 100 and 100 (mean 83.3);
+    # all three together are right on every post (e.g. the third: [267, 233, 500]).
+    assert "| **ls0.1** | label smoothing 0.1 | 3 | 50.0 ± 0.0 | 40.0 ± 0.0 | 30.0 ± 0.0 " \
+           "| +0.0 | 83.3 | 100.0 | 60 ± 0 |" in page
+    assert "All 5 fitted models averaged together reach 100.0 % dev accuracy." in page

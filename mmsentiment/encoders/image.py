@@ -196,5 +196,25 @@ class ImageEncoder(nn.Module):
         x = self.model.bn2(self.model.conv_head(self.model.blocks[-n_top:](x)))
         return self.model.forward_head(x)
 
+    def upper_patches(self, x: torch.Tensor, n_top: int) -> torch.Tensor:
+        """As `upper`, but the last feature map's cells as a sequence ``(N, H*W, dim)``."""
+        x = self.model.bn2(self.model.conv_head(self.model.blocks[-n_top:](x)))
+        return x.flatten(2).transpose(1, 2)
+
+    def patches(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Patch vectors ``(N, P, dim)`` for fusion heads that attend over image regions:
+        the cells of the last feature map of a CNN (7 x 7 for EfficientNet-Lite0 at 224
+        pixels) or a vision transformer's tokens. Models without timm's
+        ``forward_features``, or whose features are not ``dim`` wide, give their pooled
+        vector as a sequence of one."""
+        x = self._normalize(pixels)
+        features = (self.model.forward_features(x) if hasattr(self.model, "forward_features")
+                    else None)
+        if features is not None and features.ndim == 4 and features.shape[1] == self.dim:
+            return features.flatten(2).transpose(1, 2)
+        if features is not None and features.ndim == 3 and features.shape[2] == self.dim:
+            return features
+        return self.model(x)[:, None]
+
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.model(self._normalize(pixels))

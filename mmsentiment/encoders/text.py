@@ -123,6 +123,32 @@ class TextEncoder(nn.Module):
         return self.model(features)["sentence_embedding"]
 
 
+    @property
+    def token_dim(self) -> int:
+        """Size of the per-token vectors of `tokens` (the transformer's hidden size)."""
+        first = self.model[0] if len(self.model) else None
+        for method in ("get_embedding_dimension", "get_word_embedding_dimension"):
+            if hasattr(type(first), method):  # the new name first (sentence-transformers 5+)
+                return int(getattr(first, method)())
+        return self.dim
+
+    def tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+               token_type_ids: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token vectors ``(N, T, token_dim)`` and their mask ``(N, T)`` (True: a real
+        token), for fusion heads that attend over tokens. A model that does not expose its
+        token embeddings gives its sentence vector as a sequence of one."""
+        features = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            features["token_type_ids"] = token_type_ids
+        out = self.model(features)
+        tokens = out.get("token_embeddings")
+        if tokens is None or tokens.shape[-1] != self.token_dim:
+            vector = out["sentence_embedding"][:, None]
+            return vector, torch.ones(vector.shape[:2], dtype=torch.bool, device=vector.device)
+        return tokens, out["attention_mask"].bool()
+
+
 def tokenize(tokenizer, max_length: int, texts: list[str]) -> dict[str, torch.Tensor]:
     """Tokenize ``texts`` with dynamic padding (to the longest in the list) and truncation."""
     return dict(tokenizer(list(texts), padding=True, truncation=True,
