@@ -18,6 +18,10 @@ Measures on MVSA-Single train (and dev for prediction), in one process, one afte
    validation passes); the target (< 3 GB for the defaults) is checked on whole fits, whose
    peak memory benchmarks/mvsa.py records.
 
+5. (``encoders``) one epoch of full joint fine-tuning with each pair of the offline
+   encoders (2 text x 2 image), as a ratio to the default pair's epoch: what a fit with the
+   larger encoders would cost here.
+
 ``--sections`` runs some of them; each section's figures are kept in
 benchmarks/results/perf.json, and docs/performance.md is written from every section there
 (the date of each is shown). Absolute times are context only; they depend on the machine.
@@ -44,7 +48,7 @@ IMAGE_ENCODERS = ["tf_efficientnet_lite0", "tf_efficientnet_lite2"]
 BATCH = 64
 RESULTS = HERE / "results" / "perf.json"
 MVSA_RESULTS = HERE / "results" / "mvsa.jsonl"
-SECTIONS = ("grid", "predict", "epoch", "memory")
+SECTIONS = ("grid", "predict", "epoch", "memory", "encoders")
 # Settings whose peak memory section 4 measures: the defaults, and the alternatives.
 MEMORY_SETTINGS = {
     "defaults (micro_batch_size=\"auto\": 4 here)": {},
@@ -163,6 +167,23 @@ def section_epoch(train, cols, n_posts: int) -> dict:
     return {"rows": rows, "n_posts": len(subset)}
 
 
+def section_encoders(train, cols, n_posts: int) -> dict:
+    from mmsentiment import MultimodalSentimentClassifier
+
+    rows = []
+    subset = train.iloc[:n_posts]
+    for text in TEXT_ENCODERS:
+        for image in IMAGE_ENCODERS:
+            clf = MultimodalSentimentClassifier(text_encoder=text, image_encoder=image,
+                                                max_epochs=1, validation_fraction=None,
+                                                random_state=0)
+            clf.fit(subset[cols], subset["label"])
+            epoch = clf.history_[-1, "dur"]
+            rows.append({"text": text, "image": image, "epoch": epoch})
+            print(f"epoch ({text}, {image}) {epoch:.1f} s", flush=True)
+    return {"rows": rows, "n_posts": len(subset)}
+
+
 MEMORY_CHILD = """
 import json, resource, sys, time
 from skorch.callbacks import Callback
@@ -224,6 +245,37 @@ def accuracy_lines(results: Path = MVSA_RESULTS) -> list[str]:
         "(target: at most 1).",
         "",
     ]
+
+
+def _encoder_lines(sec: dict, stamp: str) -> list[str]:
+    """The larger encoders' cost: each pair's epoch as a ratio to the defaults', and the
+    whole default fit's recorded time (benchmarks/mvsa.py) scaled by it."""
+    base = sec["rows"][0]["epoch"]
+    fits = []
+    if MVSA_RESULTS.is_file():
+        from mmsentiment.benchmark import load_results
+
+        fits = [r["fit_seconds"] for r in load_results(MVSA_RESULTS)
+                if r["config"] == "default" and (r.get("fraction") or 1.0) == 1.0]
+    fit_min = sum(fits) / len(fits) / 60 if fits else None
+    lines = [
+        "## Larger encoders", "", stamp, "",
+        f"One epoch of full joint fine-tuning (the defaults otherwise: micro-batches of 4, "
+        f"batch 32) on {sec['n_posts']} train posts with each pair of the offline encoders. "
+        "The projected fit scales the default's recorded whole fit on MVSA train"
+        + (f" ({fit_min:.1f} min, the mean of its runs in benchmarks.md)" if fit_min else "")
+        + " by the epoch ratio.",
+        "",
+        "| text encoder | image encoder | epoch (s) | ratio to the defaults "
+        "| projected fit (min) |",
+        "|---|---|---|---|---|",
+    ]
+    for r in sec["rows"]:
+        ratio = r["epoch"] / base
+        projected = f"{fit_min * ratio:.0f}" if fit_min else "-"
+        lines.append(f"| {r['text']} | {r['image']} | {r['epoch']:.1f} | {ratio:.2f} "
+                     f"| {projected} |")
+    return lines + [""]
 
 
 def write_doc(results: dict, out: Path) -> None:
@@ -295,6 +347,8 @@ def write_doc(results: dict, out: Path) -> None:
             "most 0.25).",
             "",
         ] + accuracy_lines()
+    if "encoders" in results:
+        lines += _encoder_lines(results["encoders"], stamp(results["encoders"]))
     if "memory" in results:
         sec = results["memory"]
         lines += [
@@ -348,6 +402,8 @@ def main() -> int:
             results["predict"] = {**section_predict(train, dev, cols), **stamp}
         elif name == "epoch":
             results["epoch"] = {**section_epoch(train, cols, args.epoch_posts), **stamp}
+        elif name == "encoders":
+            results["encoders"] = {**section_encoders(train, cols, args.epoch_posts), **stamp}
         else:
             results["memory"] = {**section_memory(args.root, args.memory_batches), **stamp}
         if not args.limit:

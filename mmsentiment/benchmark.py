@@ -438,8 +438,9 @@ def _screen_lines(path: Path) -> list[str]:
         "",
         f"Each variant is the defaults with the change named, fitted with seeds "
         f"{', '.join(str(s) for s in sorted({r['seed'] for r in runs}))} on one "
-        f"{first['device']} ({first['workers_sharing_device']} fits sharing it; date "
-        f"{first['date']}, commit {first.get('commit') or '-'}), in whole batches of 32 "
+        f"{first['device']} ({first['workers_sharing_device']} fits sharing it; "
+        f"{', '.join(sorted({r['date'] for r in runs}))}; commits "
+        f"{', '.join(sorted({r.get('commit') or '-' for r in runs}))}), in whole batches of 32 "
         "(batch-norm statistics frozen as in the defaults' micro-batches), with each image "
         "as its 224-pixel centre crop stored as a JPEG of quality 85 (the device takes 64 MiB "
         "of files). GPU fits are not repeatable bit for bit, and one variant's seeds spread "

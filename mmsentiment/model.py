@@ -56,8 +56,10 @@ class MultimodalNet(nn.Module):
             modality's own label from its encoder vector (auxiliary targets, e.g. MVSA's
             ``text_label`` and ``image_label``). In training, a batch that carries such
             labels (``text_label`` / ``image_label``, -1 where unknown) then makes
-            ``forward`` return ``(logits, text_logits, image_logits)``; otherwise, and
-            always in evaluation, it returns the logits alone.
+            ``forward`` return ``(logits, text_logits, text_labels, image_logits,
+            image_labels)``, the labels set to -1 for rows without that modality
+            (`mmsentiment.net.SentimentNet.get_loss` adds their cross-entropies);
+            otherwise, and always in evaluation, it returns the logits alone.
     """
 
     def __init__(self, text_encoder: TextEncoder, image_encoder: ImageEncoder,
