@@ -186,8 +186,10 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         per batch, as the original method.
     lr : float, default=1e-3
         Learning rate of the fusion head.
-    text_encoder_lr : float, default=3e-5
-        Learning rate of the text encoder's trainable layers.
+    text_encoder_lr : float, default=1e-4
+        Learning rate of the text encoder's trainable layers. It was 3e-5 until the lever
+        screen of docs/benchmarks.md; on MVSA-Single 1e-4 scored higher on every seed at
+        the same cost.
     image_encoder_lr : float, default=1e-4
         Learning rate of the image encoder's trainable layers.
     weight_decay : float, default=0.01
@@ -292,7 +294,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
                  image_encoder: str | nn.Module = "tf_efficientnet_lite0", fusion: str = "concat",
                  finetune: str = "full", max_epochs: int = 3, batch_size: int = 32,
                  micro_batch_size: int | str | None = "auto",
-                 lr: float = 1e-3, text_encoder_lr: float = 3e-5,
+                 lr: float = 1e-3, text_encoder_lr: float = 1e-4,
                  image_encoder_lr: float = 1e-4, weight_decay: float = 0.01,
                  layer_decay: float = 1.0, warmup: float = 0.1, lr_schedule: str = "cosine",
                  class_weight=None, label_smoothing: float = 0.0,
