@@ -19,8 +19,8 @@ def test_mixed_precision_fit_and_predict(small, precision, dtype):
                                         random_state=0)
     build = clf._build_module
 
-    def spy(n_classes):
-        module = build(n_classes)
+    def spy(n_classes, **kwargs):
+        module = build(n_classes, **kwargs)
         module.head.register_forward_hook(lambda m, i, out: seen.append(str(out.dtype)))
         return module
 
