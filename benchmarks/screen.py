@@ -7,9 +7,10 @@ probabilities are kept so that `mmsentiment.benchmark` can also score small ense
 fit takes about a minute: several worker processes share the card.
 
     # on a machine that has the data: crop every train and dev image once
-    python benchmarks/screen.py --make-bundle /tmp/bundle
+    python benchmarks/screen.py --make-bundle benchmarks/results/screen_bundle
     # where the fits run (a GPU; the bundle is small enough to copy there)
-    python benchmarks/screen.py --bundle /tmp/bundle --workers 6 --deadline 490
+    python benchmarks/screen.py --bundle benchmarks/results/screen_bundle --workers 6 \
+        --deadline 490
     python benchmarks/mvsa.py --table        # adds the screen's section to docs/benchmarks.md
 
 The bundle holds each image's 224-pixel centre crop (what EfficientNet-Lite0 sees) as a
@@ -130,7 +131,8 @@ def main() -> int:
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     parser.add_argument("--make-bundle", type=Path, help="write a bundle here and stop")
     parser.add_argument("--bundle", type=Path, help="read the posts from this bundle")
-    parser.add_argument("--images", type=Path, default=Path("/tmp/mvsa_screen_images"))
+    parser.add_argument("--images", type=Path, default=HERE / "results" / "screen_images",
+                        help="where the bundle's crops are unpacked (not versioned)")
     parser.add_argument("--configs", nargs="*", default=list(SCREEN), choices=list(SCREEN))
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument("--device", default="cuda")

@@ -157,6 +157,17 @@ class MultimodalNet(nn.Module):
         return (text_present & ~(both & (draw < p)),
                 image_present & ~(both & (draw >= p) & (draw < 2 * p)))
 
+    def _auxiliary_targets(self, text_label) -> bool:
+        """Whether this pass trains the auxiliary heads (training, labels in the batch)."""
+        return self.training and text_label is not None and hasattr(self, "text_aux")
+
+    def _auxiliary(self, text_vector, image_vector, text_present, image_present, text_label,
+                   image_label) -> tuple[torch.Tensor, ...]:
+        """Each auxiliary head's logits on its encoder's vector, and the labels, -1 for rows
+        without that modality (they have no such label)."""
+        return (self.text_aux(text_vector), torch.where(text_present, text_label, -1),
+                self.image_aux(image_vector), torch.where(image_present, image_label, -1))
+
     def _forward_sequences(self, input_ids=None, attention_mask=None, token_type_ids=None,
                            pixels=None, text_present=None, image_present=None,
                            image_lower=None, text_label=None, image_label=None):
@@ -184,11 +195,9 @@ class MultimodalNet(nn.Module):
         patch_mask = image_present[:, None].expand(-1, patches.shape[1])
         token_mask = token_mask & text_present[:, None]
         aux = None
-        if self.training and text_label is not None and hasattr(self, "text_aux"):
-            aux = (self.text_aux(AttentionFusion._mean(tokens, token_mask)),
-                   torch.where(text_present, text_label, -1),
-                   self.image_aux(patches.mean(1)),
-                   torch.where(image_present, image_label, -1))
+        if self._auxiliary_targets(text_label):
+            aux = self._auxiliary(AttentionFusion._mean(tokens, token_mask), patches.mean(1),
+                                  text_present, image_present, text_label, image_label)
         shown_text, shown_image = self._drop_modalities(text_present, image_present)
         logits = self.head(tokens, token_mask & shown_text[:, None], patches,
                            patch_mask & shown_image[:, None])
@@ -222,11 +231,9 @@ class MultimodalNet(nn.Module):
         text_present = ones if text_present is None else text_present
         image_present = ones if image_present is None else image_present
         aux = None
-        if self.training and text_label is not None and hasattr(self, "text_aux"):
-            # Each modality's own label, from its encoder vector; rows without the modality
-            # have no such label.
-            aux = (self.text_aux(text_features), torch.where(text_present, text_label, -1),
-                   self.image_aux(image_features), torch.where(image_present, image_label, -1))
+        if self._auxiliary_targets(text_label):
+            aux = self._auxiliary(text_features, image_features, text_present, image_present,
+                                  text_label, image_label)
         text_present, image_present = self._drop_modalities(text_present, image_present)
         text_features = torch.where(text_present[:, None], text_features,
                                     self.missing_text.to(text_features.dtype))

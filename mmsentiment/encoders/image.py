@@ -193,13 +193,14 @@ class ImageEncoder(nn.Module):
 
     def upper(self, x: torch.Tensor, n_top: int) -> torch.Tensor:
         """Pooled vectors from `lower`'s feature maps; ``upper(lower(p)) == forward(p)``."""
-        x = self.model.bn2(self.model.conv_head(self.model.blocks[-n_top:](x)))
-        return self.model.forward_head(x)
+        return self.model.forward_head(self._upper_map(x, n_top))
 
     def upper_patches(self, x: torch.Tensor, n_top: int) -> torch.Tensor:
         """As `upper`, but the last feature map's cells as a sequence ``(N, H*W, dim)``."""
-        x = self.model.bn2(self.model.conv_head(self.model.blocks[-n_top:](x)))
-        return x.flatten(2).transpose(1, 2)
+        return self._upper_map(x, n_top).flatten(2).transpose(1, 2)
+
+    def _upper_map(self, x: torch.Tensor, n_top: int) -> torch.Tensor:
+        return self.model.bn2(self.model.conv_head(self.model.blocks[-n_top:](x)))
 
     def patches(self, pixels: torch.Tensor) -> torch.Tensor:
         """Patch vectors ``(N, P, dim)`` for fusion heads that attend over image regions:

@@ -115,12 +115,17 @@ class TextEncoder(nn.Module):
                 return list(layers)
         return []
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def _run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+             token_type_ids: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """The sentence-transformers model's output features for a tokenized batch."""
         features = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             features["token_type_ids"] = token_type_ids
-        return self.model(features)["sentence_embedding"]
+        return self.model(features)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        return self._run(input_ids, attention_mask, token_type_ids)["sentence_embedding"]
 
 
     @property
@@ -138,10 +143,7 @@ class TextEncoder(nn.Module):
         """Per-token vectors ``(N, T, token_dim)`` and their mask ``(N, T)`` (True: a real
         token), for fusion heads that attend over tokens. A model that does not expose its
         token embeddings gives its sentence vector as a sequence of one."""
-        features = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None:
-            features["token_type_ids"] = token_type_ids
-        out = self.model(features)
+        out = self._run(input_ids, attention_mask, token_type_ids)
         tokens = out.get("token_embeddings")
         if tokens is None or tokens.shape[-1] != self.token_dim:
             vector = out["sentence_embedding"][:, None]
