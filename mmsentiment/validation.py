@@ -11,13 +11,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .data import (
-    DecompressionBomb,
-    check_pixel_limit,
-    is_missing,
-    is_missing_image,
-    raw_columns,
-)
+from .inputs.columns import is_missing, is_missing_image, raw_columns
+from .inputs.images import DecompressionBomb, check_pixel_limit
 
 LONG_TEXT_CHARS = 2000
 TINY_IMAGE_PX = 32
@@ -27,13 +22,19 @@ TINY_IMAGE_PX = 32
 class Problem:
     """One kind of problem found by `validate`.
 
-    Attributes:
-        severity: ``"error"`` (fit would fail or the rows are unusable), ``"warning"``
-            (a policy applies, e.g. a missing modality) or ``"info"``.
-        kind: a short name, e.g. ``"missing_image_file"``.
-        count: how many rows have it.
-        rows: the first few row positions.
-        message: what it means and what the package does about it.
+    Attributes
+    ----------
+    severity : {"error", "warning", "info"}
+        ``"error"``: fit would fail or the rows are unusable; ``"warning"``: a policy
+        applies (e.g. a missing modality); ``"info"``: worth knowing, nothing to fix.
+    kind : str
+        A short name, e.g. ``"missing_image_file"``.
+    count : int
+        How many rows have it.
+    rows : list of int
+        The first few row positions.
+    message : str
+        What it means and what the package does about it.
     """
 
     severity: str
@@ -45,7 +46,16 @@ class Problem:
 
 @dataclass
 class ValidationReport:
-    """Everything `validate` found. ``ok`` is False when any problem is an error."""
+    """Everything `validate` found; ``ok`` is False when any problem is an error.
+
+    Attributes
+    ----------
+    n_rows : int
+        Rows in the data set.
+    problems : list of Problem
+        One entry per kind of problem; `validate` lists errors first, then warnings, then
+        notes, each group by kind.
+    """
 
     n_rows: int
     problems: list[Problem] = field(default_factory=list)
@@ -100,21 +110,32 @@ def validate(X, y=None, text_column: str = "text", image_column: str = "image_pa
              check_images: bool = True, n_threads: int = 4) -> ValidationReport:
     """Check a data set for every problem the classifier would meet, all at once.
 
-    Args:
-        X: a DataFrame with the text and image columns, or a 2-column array.
-        y: the labels, optional.
-        text_column: name of the text column (DataFrame input).
-        image_column: name of the image column (DataFrame input).
-        check_images: open and decode every image (slower, finds corrupt files).
-        n_threads: threads for decoding images.
+    Parameters
+    ----------
+    X : DataFrame or array-like of shape (n_samples, 2)
+        A DataFrame with the text and image columns, or a 2-column array (text, image).
+    y : array-like of shape (n_samples,), default=None
+        The labels, if any: checked for their length, for a single class, and for classes
+        with one sample.
+    text_column : str, default="text"
+        Name of the text column (DataFrame input).
+    image_column : str, default="image_path"
+        Name of the image column (DataFrame input).
+    check_images : bool, default=True
+        Open and decode every image (slower; finds corrupt, tiny and oversized images).
+    n_threads : int, default=4
+        Threads for decoding images.
 
-    Returns:
-        A `ValidationReport`; print it, or inspect ``report.to_frame()``.
+    Returns
+    -------
+    report : ValidationReport
+        Print it, or inspect ``report.to_frame()``.
 
-    Examples:
-        >>> report = validate(pd.DataFrame({"text": ["good", None], "image_path": [None, "x"]}))
-        >>> report.ok, sorted(p.kind for p in report.problems)
-        (False, ['missing_image', 'missing_image_file', 'missing_text', 'no_modality'])
+    Examples
+    --------
+    >>> report = validate(pd.DataFrame({"text": ["good", None], "image_path": [None, "x"]}))
+    >>> report.ok, sorted(p.kind for p in report.problems)
+    (False, ['missing_image', 'missing_image_file', 'missing_text', 'no_modality'])
     """
     found: dict[str, list[int]] = {}
     details: dict[str, list[str]] = {}

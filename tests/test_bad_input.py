@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from mmsentiment import MultimodalSentimentClassifier, validate
-from mmsentiment.data import extract_columns, load_images
 from mmsentiment.encoders import ImagePreprocessing, TextEncoder
+from mmsentiment.inputs import extract_columns, load_images
 
 PREP = ImagePreprocessing(size=32, crop_pct=0.875, mean=(0.5,) * 3, std=(0.5,) * 3)
 FAST = {"finetune": "frozen", "max_epochs": 3, "random_state": 0}

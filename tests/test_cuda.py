@@ -12,6 +12,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from skorch.callbacks import Callback
 
 from mmsentiment import ImageEmbedder, MultimodalSentimentClassifier, TextEmbedder
 
@@ -117,25 +118,26 @@ def test_gpu_safetensors_file_loads_on_either_device(gpu_full, small, tmp_path, 
     np.testing.assert_allclose(on_cpu.predict_proba(X), expected, atol=2e-2)
 
 
+class StopAtEpoch(Callback):
+    """Raises KeyboardInterrupt as epoch ``epoch`` begins."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_begin(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise KeyboardInterrupt
+
+
 def test_checkpoint_written_on_the_gpu_resumes(small, tmp_path):
     X, y = small
     params = {**ONE_EPOCH, "finetune": "top", "max_epochs": 2, "device": "cuda",
               "checkpoint_dir": tmp_path / "ckpt"}
-    clf = MultimodalSentimentClassifier(**params)
-    build = clf._build_net
-
-    def stop_after_one_epoch(*args, **kwargs):
-        net = build(*args, **kwargs)
-        net.set_params(max_epochs=1)
-        return net
-
-    clf._build_net = stop_after_one_epoch  # a fit cut short after its first epoch
-    clf.fit(X, y)
-    del clf._build_net
-    stamp = tmp_path / "ckpt" / "fit.json"
-    marks = json.loads(stamp.read_text())
-    assert marks.pop("finished")
-    stamp.write_text(json.dumps(marks))  # as a fit that was stopped after epoch 1 leaves it
+    # A fit cut short as its second epoch begins (as Ctrl-C would).
+    stop = MultimodalSentimentClassifier(**params, callbacks=[StopAtEpoch(2)])
+    with pytest.warns(UserWarning, match="interrupted"):
+        stop.fit(X, y)
+    assert "finished" not in json.loads((tmp_path / "ckpt" / "fit.json").read_text())
     resumed = MultimodalSentimentClassifier(**params).fit(X, y)
     assert resumed.history_[:, "epoch"] == [1, 2]
     assert devices(resumed) == {"cuda"}

@@ -9,9 +9,9 @@ import torch
 from sklearn.datasets import load_sample_images
 from timm.data import ImageNetInfo
 
-from mmsentiment.data import load_image
 from mmsentiment.encoders import ImageEncoder, TextEncoder
 from mmsentiment.encoders.image import _pristine_state
+from mmsentiment.inputs import load_image
 
 
 @pytest.mark.parametrize("name", ["tf_efficientnet_lite0", "tf_efficientnet_lite2"])

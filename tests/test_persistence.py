@@ -114,20 +114,11 @@ class InterruptAt(Callback):
 
 
 def fit_with_interrupt(clf, X, y, epoch: int, batch: int):
-    """Fit, injecting the interrupting callback into the skorch net that fit builds."""
-    build = clf._build_net
-
-    def build_with_interrupt(*args, **kwargs):
-        net = build(*args, **kwargs)
-        net.set_params(callbacks=[*net.callbacks, ("interrupt", InterruptAt(epoch, batch))])
-        return net
-
-    clf._build_net = build_with_interrupt
-    try:
-        with pytest.warns(UserWarning, match="interrupted"):
-            clf.fit(X, y)
-    finally:
-        del clf._build_net
+    """Fit with a callback that interrupts it (the estimator's ``callbacks=``)."""
+    clf.set_params(callbacks=[("interrupt", InterruptAt(epoch, batch))])
+    with pytest.warns(UserWarning, match="interrupted"):
+        clf.fit(X, y)
+    clf.set_params(callbacks=None)
     return clf
 
 

@@ -13,7 +13,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from mmsentiment import MultimodalSentimentClassifier
-from mmsentiment.model import TOP_IMAGE_BLOCKS, TOP_TEXT_LAYERS
+from mmsentiment.inputs import LowerActivations
+from mmsentiment.nn import get_finetune
 
 FAST = {"finetune": "frozen", "max_epochs": 8, "random_state": 0}
 
@@ -125,7 +126,7 @@ def test_full_finetune_is_repeatable_and_changes_encoders(small):
     b = MultimodalSentimentClassifier(**params).fit(X, y)
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
     # Joint fine-tuning: the text and image encoders left their pretrained weights.
-    fresh = MultimodalSentimentClassifier(finetune="frozen")._build_module(3)
+    fresh = MultimodalSentimentClassifier(finetune="frozen").build_module(3)
     tuned = a.net_.module_
     for name in ("text_encoder", "image_encoder"):
         before = dict(getattr(fresh, name).named_parameters())
@@ -135,19 +136,20 @@ def test_full_finetune_is_repeatable_and_changes_encoders(small):
 
 def test_frozen_keeps_encoders_and_top_trains_only_top(small):
     X, y = small
-    fresh = MultimodalSentimentClassifier()._build_module(3)
+    fresh = MultimodalSentimentClassifier().build_module(3)
     frozen = MultimodalSentimentClassifier(**FAST).fit(X, y).net_.module_
     for name in ("text_encoder", "image_encoder"):
         for (k, p0), (_, p1) in zip(getattr(fresh, name).state_dict().items(),
                                     getattr(frozen, name).state_dict().items()):
             assert np.allclose(p0, p1.cpu()), k
-    top = MultimodalSentimentClassifier(finetune="top")._build_module(3)
+    top = MultimodalSentimentClassifier(finetune="top").build_module(3)
     trainable = {n.split(".")[0] for n, p in top.named_parameters() if p.requires_grad}
     assert trainable == {"text_encoder", "image_encoder", "head", "missing_text",
                          "missing_image"}
     layers = top.text_encoder.transformer_layers()
     trains = [all(p.requires_grad for p in layer.parameters()) for layer in layers]
-    assert trains == [False] * (len(layers) - TOP_TEXT_LAYERS) + [True] * TOP_TEXT_LAYERS
+    n_top = get_finetune("top").text_groups
+    assert trains == [False] * (len(layers) - n_top) + [True] * n_top
 
 
 def test_different_seeds_differ(small):
@@ -221,17 +223,17 @@ def test_image_encoder_split_is_exact():
     enc = ImageEncoder("tf_efficientnet_lite0").eval()
     x = torch.randint(0, 255, (2, 3, 224, 224), dtype=torch.uint8)
     with torch.inference_mode():
-        torch.testing.assert_close(enc.upper(enc.lower(x, 2), 2), enc(x))
+        torch.testing.assert_close(enc.upper(enc.lower(x)), enc(x))
 
 
 def test_top_finetune_trains_on_precomputed_lower_layers(small):
     X, y = small
     clf = MultimodalSentimentClassifier(finetune="top", max_epochs=1, batch_size=12,
                                         validation_fraction=None, random_state=0)
-    fresh = clf._build_module(3)
+    fresh = clf.build_module(3)
     clf.fit(X, y)
     module = clf.net_.module_
-    assert module.caches_image_lower
+    assert isinstance(clf.pipeline_, LowerActivations)
     lowest = module.image_encoder.model.blocks[0]
     top = module.image_encoder.model.blocks[-1]
     before = dict(fresh.image_encoder.model.named_parameters())
@@ -239,7 +241,7 @@ def test_top_finetune_trains_on_precomputed_lower_layers(small):
     changed = {k for k in before
                if not np.allclose(before[k].detach(), after[k].detach().cpu())}
     assert any(k.startswith("blocks.6") for k in changed)
-    highest_frozen = f"blocks.{len(module.image_encoder.model.blocks) - TOP_IMAGE_BLOCKS - 1}."
+    highest_frozen = f"blocks.{len(module.image_encoder.model.blocks) - 2}."
     assert not any(k.startswith(("blocks.0", highest_frozen, "conv_stem", "bn1"))
                    for k in changed)
     # Frozen batch-norm statistics did not move either.

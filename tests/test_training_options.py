@@ -17,14 +17,14 @@ def test_mixed_precision_fit_and_predict(small, precision, dtype):
     clf = MultimodalSentimentClassifier(finetune="top", max_epochs=1, batch_size=12,
                                         precision=precision, validation_fraction=None,
                                         random_state=0)
-    build = clf._build_module
+    build = clf.build_module
 
     def spy(n_classes, **kwargs):
         module = build(n_classes, **kwargs)
         module.head.register_forward_hook(lambda m, i, out: seen.append(str(out.dtype)))
         return module
 
-    clf._build_module = spy
+    clf.build_module = spy
     clf.fit(X, y)
     proba = clf.predict_proba(X[:5])
     assert proba.dtype == np.float64 and np.all(np.isfinite(proba))
@@ -36,74 +36,6 @@ def test_mixed_precision_fit_and_predict(small, precision, dtype):
 def test_unknown_precision_is_refused(small):
     with pytest.raises(ValueError, match="precision must be one of"):
         MultimodalSentimentClassifier(precision="int8").fit(*small)
-
-
-def test_progress_bars_only_when_verbose(small, capsys):
-    X, y = small
-    MultimodalSentimentClassifier(finetune="frozen", max_epochs=2, verbose=1,
-                                  random_state=0).fit(X, y)
-    err = capsys.readouterr().err
-    assert "Epoch 1/2" in err and "Epoch 2/2" in err
-    assert "valid_loss" in err and "valid_acc" in err
-    clf = MultimodalSentimentClassifier(finetune="frozen", max_epochs=2, verbose=0,
-                                        random_state=0).fit(X, y)
-    captured = capsys.readouterr()
-    assert captured.err == "" and captured.out == ""
-    assert len(clf.history_) == 2 and "valid_acc" in clf.history_[-1]
-    # The validation split (a view of every post) is not kept in the fitted model.
-    assert clf.net_.train_split is None
-
-
-class _Linear(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = torch.nn.Linear(4, 3)
-
-    def forward(self, x, text_present=None):
-        return self.fc(x)
-
-
-@pytest.mark.parametrize("micro", [1, 2, 3])
-@pytest.mark.parametrize("weight", [None, [1.0, 3.0, 0.5]])
-def test_micro_batches_give_the_whole_batch_gradient(micro, weight):
-    from mmsentiment.net import SentimentNet
-
-    torch.manual_seed(0)
-    batch = ({"x": torch.randn(7, 4), "text_present": torch.ones(7, dtype=torch.bool)},
-             torch.tensor([0, 1, 2, 0, 1, 2, 2]))
-    nets = []
-    for size in (None, micro):
-        torch.manual_seed(1)
-        net = SentimentNet(_Linear, criterion=torch.nn.CrossEntropyLoss,
-                           criterion__weight=None if weight is None else torch.tensor(weight),
-                           micro_batch_size=size, classes=[0, 1, 2]).initialize()
-        step = net.train_step_single(batch)
-        nets.append((net, step))
-    (whole, s1), (chunked, s2) = nets
-    assert torch.allclose(s1["loss"], s2["loss"], atol=1e-6)
-    assert s2["y_pred"].shape == (7, 3)
-    for a, b in zip(whole.module_.parameters(), chunked.module_.parameters()):
-        assert torch.allclose(a.grad, b.grad, atol=1e-6)
-
-
-@pytest.mark.parametrize("micro", [1, 3])
-def test_validation_runs_in_micro_batches_with_the_whole_batch_result(micro):
-    from mmsentiment.net import SentimentNet
-
-    torch.manual_seed(0)
-    x = {"x": torch.randn(7, 4), "text_present": torch.ones(7, dtype=torch.bool)}
-    net = SentimentNet(_Linear, micro_batch_size=micro, classes=[0, 1, 2]).initialize()
-    seen = []
-    net.module_.register_forward_hook(lambda mod, args, kwargs, out: seen.append(len(out)),
-                                      with_kwargs=True)
-    with torch.no_grad():
-        net.fitting_ = True  # as during fit's validation passes
-        chunked = net.infer(x)
-        net.fitting_ = False  # prediction after fit: whole batches
-        whole = net.infer(x)
-    assert seen[:-1] == [micro] * (7 // micro) + ([7 % micro] if 7 % micro else [])
-    assert seen[-1] == 7
-    torch.testing.assert_close(chunked, whole)
 
 
 def test_micro_batch_size_in_a_fit(small):
@@ -125,8 +57,7 @@ def test_auto_micro_batches_only_for_full_fine_tuning(finetune, expected):
 
 def test_micro_batches_freeze_batchnorm_statistics():
     from mmsentiment.encoders import ImageEncoder, TextEncoder
-    from mmsentiment.fusion import ConcatFusion
-    from mmsentiment.model import MultimodalNet
+    from mmsentiment.nn import ConcatFusion, MultimodalNet
 
     text, image = TextEncoder("all-MiniLM-L6-v2"), ImageEncoder("tf_efficientnet_lite0")
     for frozen in (False, True):
@@ -189,30 +120,16 @@ def test_layer_decay_gives_each_depth_its_rate(small):
         assert one(layer) == pytest.approx(1e-4 * 0.5 ** depth)
     embeddings = module.text_encoder.model[0].auto_model.embeddings
     assert one(embeddings) == pytest.approx(1e-4 * 0.5 ** len(layers))
+    # Image: timm's coarse groups (stem, each block stage, the head convolution joined to
+    # the last stage).
     trunk = module.image_encoder.model
     assert rate[id(trunk.conv_head.weight)] == pytest.approx(2e-4)
-    assert rate[id(trunk.blocks[-1][0].conv_pwl.weight)] == pytest.approx(1e-4)
-    assert rate[id(trunk.conv_stem.weight)] == pytest.approx(2e-4 * 0.5 ** (len(trunk.blocks) + 1))
+    assert rate[id(trunk.blocks[-1][0].conv_pwl.weight)] == pytest.approx(2e-4)
+    assert rate[id(trunk.blocks[-2][0].conv_pwl.weight)] == pytest.approx(1e-4)
+    assert rate[id(trunk.conv_stem.weight)] == pytest.approx(2e-4 * 0.5 ** len(trunk.blocks))
     assert one(module.head) == clf.lr
     with pytest.raises(ValueError, match="layer_decay must be in"):
         MultimodalSentimentClassifier(layer_decay=0.0).fit(X, y)
-
-
-def test_auxiliary_loss_adds_each_modality_cross_entropy():
-    from mmsentiment.net import SentimentNet
-
-    net = SentimentNet(torch.nn.Linear(2, 3), criterion=torch.nn.CrossEntropyLoss,
-                       auxiliary_weight=0.5).initialize()
-    torch.manual_seed(0)
-    logits, text_logits, image_logits = torch.randn(3, 4, 3).unbind(0)
-    y = torch.tensor([0, 1, 2, 1])
-    text_label = torch.tensor([0, -1, 2, 1])
-    image_label = torch.full((4,), -1)  # no image labels at all: no image term
-    loss = net.get_loss((logits, text_logits, text_label, image_logits, image_label), y)
-    ce = torch.nn.functional.cross_entropy
-    expected = ce(logits, y) + 0.5 * ce(text_logits[[0, 2, 3]], text_label[[0, 2, 3]])
-    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
-    assert net.get_loss(logits, y).item() == pytest.approx(ce(logits, y).item(), rel=1e-6)
 
 
 def _modality_labels(y):
@@ -223,8 +140,8 @@ def _modality_labels(y):
 
 
 def test_auxiliary_labels_train_heads_that_are_dropped_after_fit(small, monkeypatch):
-    from mmsentiment.model import MultimodalNet
-    from mmsentiment.net import SentimentNet
+    from mmsentiment.nn import MultimodalNet
+    from mmsentiment.training import SentimentNet
 
     X, y = small
     text, image = _modality_labels(y)
@@ -245,14 +162,14 @@ def test_auxiliary_labels_train_heads_that_are_dropped_after_fit(small, monkeypa
     monkeypatch.setattr(MultimodalNet, "drop_auxiliary_heads", spy_drop)
     clf = MultimodalSentimentClassifier(finetune="top", max_epochs=1, batch_size=12,
                                         random_state=0)
-    build = clf._build_module
+    build = clf.build_module
 
     def spy_build(n_classes, auxiliary=False):
         module = build(n_classes, auxiliary)
         heads["initial"] = module.text_aux.weight.detach().clone() if auxiliary else None
         return module
 
-    clf._build_module = spy_build
+    clf.build_module = spy_build
     clf.fit(X, y, text_labels=text, image_labels=image)
     assert heads["initial"] is not None and not torch.equal(heads["initial"], heads["trained"])
     assert any(seen)  # training batches returned auxiliary logits

@@ -16,17 +16,26 @@ from .registry import OFFLINE_IMAGE_ENCODERS, EncoderUnavailableError, unavailab
 class ImagePreprocessing:
     """How raw images become model input: resize, centre crop, normalise.
 
-    Attributes:
-        size: side of the square crop fed to the model, in pixels.
-        crop_pct: fraction of the resized image kept by the centre crop.
-        mean: per-channel mean used for normalisation (RGB, 0..1 scale).
-        std: per-channel standard deviation used for normalisation.
+    Attributes
+    ----------
+    size : int
+        Side of the square crop fed to the model, in pixels.
+    crop_pct : float
+        Fraction of the resized image kept by the centre crop.
+    mean : tuple of float
+        Per-channel mean used for normalisation (RGB, 0..1 scale).
+    std : tuple of float
+        Per-channel standard deviation used for normalisation.
+    interpolation : str, default="bicubic"
+        Resampling filter of the resize, as the model's timm data config names it
+        (``"bicubic"``, ``"bilinear"``, ...).
     """
 
     size: int
     crop_pct: float
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    interpolation: str = "bicubic"
 
     @property
     def resize_to(self) -> int:
@@ -69,9 +78,22 @@ def _pristine_state(name: str) -> dict[str, torch.Tensor]:
 
 
 def module_name(module: nn.Module) -> str:
-    """A readable name for an encoder given as a module object, used in cache folder names
-    and messages: ``"module:<timm architecture>"`` for timm models, else the class name.
+    """A readable name for an encoder given as a module object.
 
+    Used in cache folder names and messages.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The encoder.
+
+    Returns
+    -------
+    name : str
+        ``"module:<timm architecture>"`` for a timm model, else ``"module:<class name>"``.
+
+    Examples
+    --------
     >>> module_name(nn.Linear(2, 2))
     'module:Linear'
     """
@@ -105,25 +127,39 @@ class ImageEncoder(nn.Module):
     Pixels arrive as ``uint8`` tensors of shape ``(N, 3, size, size)`` and are normalised
     inside the module, so batches stay small in memory and on their way to the device.
 
-    Args:
-        name: a timm model name (``"tf_efficientnet_lite0"``), optionally with a local weights
-            file as ``"timm_name@/path/to/weights.pth"``; or any ``torch.nn.Module`` that maps
-            normalised ``(N, 3, H, W)`` float images to ``(N, D)`` vectors. A module is
-            copied (fine-tuning never changes the caller's object); a timm model's classifier
-            is removed; its preprocessing (input size, crop, mean, std) is read from its
-            ``pretrained_cfg`` as timm does, with timm's ImageNet defaults (224 pixels) for a
-            module that has none.
+    Parameters
+    ----------
+    name : str or torch.nn.Module
+        A timm model name (``"tf_efficientnet_lite0"``), optionally with a local weights
+        file as ``"timm_name@/path/to/weights.pth"``; or any ``torch.nn.Module`` that maps
+        normalised ``(N, 3, H, W)`` float images to ``(N, D)`` vectors. A module is copied
+        (fine-tuning never changes the caller's object); a timm model's classifier is
+        removed; its preprocessing (input size, crop, mean, std) is read from its
+        ``pretrained_cfg`` as timm does, with timm's ImageNet defaults (224 pixels) for a
+        module that has none.
 
-    Examples:
-        >>> enc = ImageEncoder("tf_efficientnet_lite0")
-        >>> enc.preprocessing.size, enc.dim
-        (224, 1280)
-        >>> enc(torch.zeros(2, 3, 224, 224, dtype=torch.uint8)).shape
-        torch.Size([2, 1280])
-        >>> tiny = nn.Sequential(nn.Conv2d(3, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        >>> enc = ImageEncoder(tiny)
-        >>> enc.name, enc.dim
-        ('module:Sequential', 8)
+    Attributes
+    ----------
+    name : str
+        The model name, or `module_name` of a module object.
+    model : torch.nn.Module
+        The image model (a private copy; a timm model without its classifier).
+    preprocessing : ImagePreprocessing
+        How raw images become this model's input.
+    dim : int
+        Size of the pooled vector.
+
+    Examples
+    --------
+    >>> enc = ImageEncoder("tf_efficientnet_lite0")
+    >>> enc.preprocessing.size, enc.dim
+    (224, 1280)
+    >>> enc(torch.zeros(2, 3, 224, 224, dtype=torch.uint8)).shape
+    torch.Size([2, 1280])
+    >>> tiny = nn.Sequential(nn.Conv2d(3, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    >>> enc = ImageEncoder(tiny)
+    >>> enc.name, enc.dim
+    ('module:Sequential', 8)
     """
 
     def __init__(self, name: str | nn.Module) -> None:
@@ -148,6 +184,7 @@ class ImageEncoder(nn.Module):
             crop_pct=float(cfg.get("crop_pct", 0.875)),
             mean=tuple(float(v) for v in cfg["mean"]),
             std=tuple(float(v) for v in cfg["std"]),
+            interpolation=str(cfg.get("interpolation", "bicubic")),
         )
         self.dim = (int(self.model.num_features) if isinstance(name, str)
                     else _output_dim(self.model, self.preprocessing.size))
@@ -157,9 +194,15 @@ class ImageEncoder(nn.Module):
                              persistent=False)
 
     def cache_key(self) -> str:
-        """Folder name for this encoder's outputs in the feature cache: the model name and a
-        fingerprint of its current weights and preprocessing."""
-        from ..cache import fingerprint, module_code, slug
+        """Folder name for this encoder's outputs in the feature cache.
+
+        Returns
+        -------
+        key : str
+            The model name and a fingerprint of its current weights and preprocessing (and,
+            for a module object, of its code).
+        """
+        from ..hashing import fingerprint, module_code, slug
 
         # A module's architecture is part of its identity (two modules may share weights'
         # shapes and values but not their code); for names, the name says it.
@@ -167,47 +210,87 @@ class ImageEncoder(nn.Module):
         return f"image-{slug(self.name)}-" + fingerprint(
             self.name, self.preprocessing, "pooled", *code, *self.model.state_dict().values())
 
-    def splittable(self) -> bool:
-        """Whether the trunk can be cut into a cached lower part and a trained upper part
-        (timm's EfficientNet/MobileNet family: ``conv_stem``, ``blocks``, ``conv_head``)."""
+    def layer_groups(self) -> list[list[str]]:
+        """The parameter names of this module in depth groups, lowest first.
+
+        For a timm model, the groups of its own ``group_matcher(coarse=True)`` (as
+        ``timm.models.group_parameters`` forms them; for EfficientNet: the stem, then one
+        group per block stage, the last holding the head convolution too; for a ViT: the
+        embeddings, then one group per block, the last holding the final norm), with
+        parameters that no pattern matches joined to the top group. For other modules: each
+        child that holds parameters.
+
+        Returns
+        -------
+        list of list of str
+            Names as in ``self.named_parameters()``.
+        """
+        import re
+
+        from timm.models import group_parameters
+
+        matcher = getattr(self.model, "group_matcher", None)
+        if matcher is None:
+            groups = [[f"{name}.{p}" for p, _ in child.named_parameters()]
+                      for name, child in self.model.named_children()]
+            return [["model." + n for n in group] for group in groups if group]
+        spec = matcher(coarse=True)
+        groups = [list(names) for _, names in sorted(group_parameters(self.model,
+                                                                       spec).items())]
+        if isinstance(spec, dict) and len(groups) > 1:
+            patterns = [re.compile(p if isinstance(p, str) else p[0])
+                        for value in spec.values() if value is not None
+                        for p in (value if isinstance(value, (list, tuple)) else [value])]
+            if not any(p.match(name) for name in groups[-1] for p in patterns):
+                groups[-2].extend(groups.pop())  # an unmatched head joins the top stage
+        return [["model." + n for n in group] for group in groups]
+
+    def splits_at_top_group(self) -> bool:
+        """Whether the trunk can be cut below its top layer group (see `layer_groups`).
+
+        A fit that trains only that group then runs the part below once (`lower`, `upper`).
+        True for timm's EfficientNet/MobileNet family (``conv_stem``, ``blocks``,
+        ``conv_head``).
+        """
         return all(hasattr(self.model, a) for a in ("conv_stem", "bn1", "blocks",
                                                      "conv_head", "bn2"))
-
-    def top_modules(self, n_top: int) -> list[nn.Module]:
-        """The modules trained by partial fine-tuning: the last ``n_top`` block stages and
-        the head convolution (for other architectures, the last ``n_top`` children that
-        hold weights)."""
-        if self.splittable():
-            return list(self.model.blocks[-n_top:]) + [self.model.conv_head, self.model.bn2]
-        with_params = [m for m in self.model.children() if any(True for _ in m.parameters())]
-        return with_params[-n_top:]
 
     def _normalize(self, pixels: torch.Tensor) -> torch.Tensor:
         x = pixels.to(self.mean.dtype).div_(255.0)
         return (x - self.mean) / self.std
 
-    def lower(self, pixels: torch.Tensor, n_top: int) -> torch.Tensor:
-        """Feature maps below the top ``n_top`` block stages (see `splittable`)."""
+    def lower(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Feature maps below the top layer group (see `splits_at_top_group`)."""
         x = self.model.bn1(self.model.conv_stem(self._normalize(pixels)))
-        return self.model.blocks[:-n_top](x)
+        return self.model.blocks[:-1](x)
 
-    def upper(self, x: torch.Tensor, n_top: int) -> torch.Tensor:
+    def upper(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled vectors from `lower`'s feature maps; ``upper(lower(p)) == forward(p)``."""
-        return self.model.forward_head(self._upper_map(x, n_top))
+        return self.model.forward_head(self._upper_map(x))
 
-    def upper_patches(self, x: torch.Tensor, n_top: int) -> torch.Tensor:
+    def upper_patches(self, x: torch.Tensor) -> torch.Tensor:
         """As `upper`, but the last feature map's cells as a sequence ``(N, H*W, dim)``."""
-        return self._upper_map(x, n_top).flatten(2).transpose(1, 2)
+        return self._upper_map(x).flatten(2).transpose(1, 2)
 
-    def _upper_map(self, x: torch.Tensor, n_top: int) -> torch.Tensor:
-        return self.model.bn2(self.model.conv_head(self.model.blocks[-n_top:](x)))
+    def _upper_map(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.bn2(self.model.conv_head(self.model.blocks[-1:](x)))
 
     def patches(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Patch vectors ``(N, P, dim)`` for fusion heads that attend over image regions:
-        the cells of the last feature map of a CNN (7 x 7 for EfficientNet-Lite0 at 224
-        pixels) or a vision transformer's tokens. Models without timm's
-        ``forward_features``, or whose features are not ``dim`` wide, give their pooled
-        vector as a sequence of one."""
+        """Patch vectors for fusion heads that attend over image regions.
+
+        Parameters
+        ----------
+        pixels : torch.Tensor of shape (N, 3, size, size), dtype uint8
+            The images.
+
+        Returns
+        -------
+        patches : torch.Tensor of shape (N, P, dim)
+            The cells of the last feature map of a CNN (7 x 7 for EfficientNet-Lite0 at 224
+            pixels) or a vision transformer's tokens. Models without timm's
+            ``forward_features``, or whose features are not ``dim`` wide, give their pooled
+            vector as a sequence of one.
+        """
         x = self._normalize(pixels)
         features = (self.model.forward_features(x) if hasattr(self.model, "forward_features")
                     else None)

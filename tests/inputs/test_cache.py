@@ -9,8 +9,10 @@ import pytest
 from sklearn.model_selection import GridSearchCV
 
 from mmsentiment import MultimodalSentimentClassifier
-from mmsentiment.cache import FeatureCache, default_cache_dir, image_key, resolve_cache_dir
 from mmsentiment.encoders import ImageEncoder, TextEncoder
+from mmsentiment.hashing import image_key
+from mmsentiment.inputs.cache import FeatureCache, resolve_cache_dir
+from mmsentiment.paths import default_cache_dir
 
 FAST = {"finetune": "frozen", "max_epochs": 4, "random_state": 0}
 
@@ -110,7 +112,7 @@ def test_finetuned_fits_do_not_touch_the_cache(small, tmp_path, finetune):
 def test_fingerprint_reads_the_bytes_of_any_dtype():
     import torch
 
-    from mmsentiment.cache import fingerprint
+    from mmsentiment.hashing import fingerprint
 
     ones = torch.ones(3)
     assert fingerprint(ones) == fingerprint(ones.clone())

@@ -1,104 +1,75 @@
-"""The skorch net of the classifier: mixed precision and memory-bounded training steps."""
+"""The skorch net of the classifier: mixed precision, auxiliary losses and micro-batches."""
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
-import sys
 
 import torch
 from skorch import NeuralNetClassifier
 
-PRECISIONS = {"32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def autocast_dtype(precision: str) -> torch.dtype | None:
-    """The autocast dtype of a ``precision`` setting (``None`` for full float32).
-
-    >>> autocast_dtype("bf16"), autocast_dtype("32")
-    (torch.bfloat16, None)
-    """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
-    return PRECISIONS[precision]
-
-
-def release_free_memory() -> bool:
-    """Hand the heap's free pages back to the operating system (glibc's ``malloc_trim``).
-
-    After a phase that allocated and freed many large blocks (decoding every image in
-    threads, an epoch of activations), glibc keeps the freed memory mapped for reuse, so
-    the process's resident size stays at its high-water mark. Returns whether a trim ran:
-    ``False`` off Linux or under a C library without ``malloc_trim`` (musl), where there is
-    nothing to do.
-
-    >>> isinstance(release_free_memory(), bool)
-    True
-    """
-    trim = _malloc_trim()
-    if trim is None:
-        return False
-    trim(0)
-    return True
-
-
-@functools.cache
-def _malloc_trim():
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(None)  # the C library this process already uses
-    except OSError:  # a static interpreter without a loadable C library: nothing to trim
-        return None
-    return getattr(libc, "malloc_trim", None)
+from ..memory import release_free_memory
+from ..nn.model import AuxiliaryOutput
+from .precision import Precision
 
 
 class SentimentNet(NeuralNetClassifier):
-    """skorch's classifier with float16 loss scaling and micro-batches.
+    """skorch's classifier with mixed precision, auxiliary losses and micro-batches.
 
-    **Loss scaling.** bfloat16 keeps float32's exponent range and needs no scaling; float16
-    does, or small gradients underflow to zero. With ``scale_loss`` a
-    ``torch.amp.GradScaler`` multiplies the loss before ``backward``, unscales the
-    gradients before the optimizer step, and skips steps whose gradients overflowed.
+    **Mixed precision.** Every forward pass (training, validation, prediction) runs under
+    the `Precision`'s autocast, and its outputs are cast back to float32. float16 also
+    scales the loss with a ``torch.amp.GradScaler``: it multiplies the loss before
+    ``backward``, unscales the gradients before the optimizer step, and skips steps whose
+    gradients overflowed.
+
+    **Auxiliary losses.** When the module returns an `AuxiliaryOutput` (training with
+    per-modality labels), the loss adds ``auxiliary_weight`` times each modality's
+    cross-entropy against its own labels.
 
     **Micro-batches.** With ``micro_batch_size`` smaller than the batch, each training batch
     runs forward and backward in chunks of that many posts, gradients accumulating, and the
     optimizer steps once per batch: each chunk's loss is weighted by its share of the batch
     (of its rows, or of its class weights), so the gradient is the whole batch's, while the
     activations kept for backward are those of one chunk. Layers that look across the
-    batch (batch norm in training mode) would break that; the classifier freezes their
-    statistics when it uses micro-batches. Dropout draws its masks chunk by chunk, so a
+    batch (batch norm in training mode) would break that; the module freezes their
+    statistics when micro-batches are used. Dropout draws its masks chunk by chunk, so a
     chunked fit is the same in expectation, not bit for bit. Validation during fit runs in
     chunks of the same size (the outputs equal the whole batch's up to float rounding),
     prediction in whole batches, and each epoch ends by handing freed heap memory back to
     the system.
 
-    Args:
-        *args: passed to ``NeuralNetClassifier``.
-        scale_loss: use a gradient scaler (``precision="fp16"``).
-        micro_batch_size: posts per forward/backward chunk; ``None`` runs whole batches.
-        **kwargs: passed to ``NeuralNetClassifier``.
+    Parameters
+    ----------
+    *args
+        Passed to ``NeuralNetClassifier``.
+    precision : Precision, optional
+        Arithmetic of the forward pass; float32 when ``None``.
+    micro_batch_size : int or None, default=None
+        Posts per forward/backward chunk; ``None`` runs whole batches.
+    auxiliary_weight : float, default=0.0
+        Weight of each auxiliary cross-entropy in the training loss.
+    **kwargs
+        Passed to ``NeuralNetClassifier``.
     """
 
-    def __init__(self, *args, scale_loss: bool = False, micro_batch_size: int | None = None,
-                 auxiliary_weight: float = 0.0, **kwargs) -> None:
+    def __init__(self, *args, precision: Precision | None = None,
+                 micro_batch_size: int | None = None, auxiliary_weight: float = 0.0,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.scale_loss = scale_loss
+        self.precision = precision
         self.micro_batch_size = micro_batch_size
         self.auxiliary_weight = auxiliary_weight
 
     def get_loss(self, y_pred, y_true, *args, **kwargs):
-        """The criterion's loss; in training with auxiliary targets (`MultimodalNet` then
-        returns a tuple) plus ``auxiliary_weight`` times each modality's cross-entropy
-        against its own labels (rows with label -1 left out; label smoothing as the
-        criterion's)."""
-        if not isinstance(y_pred, tuple):
+        """The criterion's loss, plus the auxiliary cross-entropies of an `AuxiliaryOutput`.
+
+        Each auxiliary cross-entropy leaves out the rows labelled -1, uses the criterion's
+        label smoothing, and counts ``auxiliary_weight`` times.
+        """
+        if not isinstance(y_pred, AuxiliaryOutput):
             return super().get_loss(y_pred, y_true, *args, **kwargs)
-        logits, *aux = y_pred
-        loss = super().get_loss(logits, y_true, *args, **kwargs)
+        loss = super().get_loss(y_pred.logits, y_true, *args, **kwargs)
         smoothing = getattr(self.criterion_, "label_smoothing", 0.0)
-        for aux_logits, labels in zip(aux[::2], aux[1::2]):
+        for aux_logits, labels in y_pred.auxiliary:
             if bool((labels >= 0).any()):
                 loss = loss + self.auxiliary_weight * torch.nn.functional.cross_entropy(
                     aux_logits, labels, ignore_index=-1, label_smoothing=smoothing)
@@ -109,8 +80,25 @@ class SentimentNet(NeuralNetClassifier):
         self._initialize_scaler(torch.device(self.device).type)
         return self
 
+    def _precision(self) -> Precision:
+        return self.precision if self.precision is not None else Precision("32")
+
     def _initialize_scaler(self, device_type: str) -> None:
-        self.scaler_ = torch.amp.GradScaler(device_type, enabled=self.scale_loss)
+        self.scaler_ = torch.amp.GradScaler(device_type,
+                                            enabled=self._precision().scales_loss)
+
+    def _forward_in_precision(self, x, **fit_params):
+        """One forward pass of the module under this net's precision, outputs in float32."""
+        precision = self._precision()
+        if precision.dtype is None:
+            return super().infer(x, **fit_params)
+        device_type = next(self.module_.parameters()).device.type
+        with precision.autocast(device_type):
+            out = super().infer(x, **fit_params)
+        if isinstance(out, AuxiliaryOutput):
+            return AuxiliaryOutput(out.logits.float(), tuple(
+                (logits.float(), labels) for logits, labels in out.auxiliary))
+        return out.float()
 
     def _chunk_context(self, last: bool):
         """Context of one micro-batch's forward and backward (see `AcceleratedSentimentNet`)."""
@@ -139,11 +127,11 @@ class SentimentNet(NeuralNetClassifier):
         n = len(next(iter(x.values()))) if isinstance(x, dict) and x else 0
         chunked = getattr(self, "fitting_", False) and not torch.is_grad_enabled()
         if not chunked or not size or n <= size:
-            return super().infer(x, **fit_params)
+            return self._forward_in_precision(x, **fit_params)
         # Validation during fit: no activations are kept, but one forward pass over a whole
         # batch would still hold its largest feature maps at once, above the training peak.
-        infer = super().infer
-        return torch.cat([infer({k: v[start:start + size] for k, v in x.items()}, **fit_params)
+        return torch.cat([self._forward_in_precision({k: v[start:start + size]
+                                                      for k, v in x.items()}, **fit_params)
                           for start in range(0, n, size)])
 
     def on_train_begin(self, net, **kwargs):
@@ -168,11 +156,12 @@ class SentimentNet(NeuralNetClassifier):
                 loss = self.get_loss(y_pred, yi, X=Xi, training=True)
                 self.scaler_.scale(loss * share).backward()
             losses.append(loss.detach() * share)
-            preds.append((y_pred[0] if isinstance(y_pred, tuple) else y_pred).detach())
+            logits = y_pred.logits if isinstance(y_pred, AuxiliaryOutput) else y_pred
+            preds.append(logits.detach())
         return {"loss": torch.stack(losses).sum(), "y_pred": torch.cat(preds)}
 
     def _step_optimizer(self, step_fn):
-        if not self.scale_loss:
+        if not self._precision().scales_loss:
             return super()._step_optimizer(step_fn)
         step_fn()
         for name in self._optimizers:
@@ -196,6 +185,11 @@ def accelerated_net_class():
       and validation losses are averaged across processes before the callbacks read
       them, so early stopping takes the same decision in every process;
     - mixed precision stays the classifier's own (``precision=``), as without accelerate.
+
+    Returns
+    -------
+    net_class : type
+        ``AcceleratedSentimentNet``, a subclass of `SentimentNet`.
     """
     from skorch.callbacks import LRScheduler
     from skorch.hf import AccelerateMixin

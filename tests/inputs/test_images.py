@@ -1,16 +1,13 @@
-"""Image decoding, column extraction and the data sets."""
+"""Image decoding: every mode to RGB, orientation, sizes, and unreadable files."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 
-from mmsentiment import load_demo, load_mvsa
-from mmsentiment.data import extract_columns, handle_image_failures, load_image, load_images
-from mmsentiment.datasets import merge_labels
 from mmsentiment.encoders import ImagePreprocessing
+from mmsentiment.inputs import handle_image_failures, load_image, load_images
 
 PREP = ImagePreprocessing(size=32, crop_pct=0.875, mean=(0.5,) * 3, std=(0.5,) * 3)
 
@@ -65,43 +62,16 @@ def test_unreadable_images_are_named(tmp_path):
         handle_image_failures(failures, "raise")
 
 
-def test_extract_columns_errors():
-    with pytest.raises(ValueError, match="3 feature"):
-        extract_columns([["a", "b", "c"]], "text", "image_path")
-    with pytest.raises(ValueError, match="lacks the column"):
-        extract_columns(pd.DataFrame({"text": ["a"]}), "text", "image_path")
-    with pytest.raises(ValueError, match="row 1: 7"):
-        extract_columns([["a", "x.jpg"], [7, "y.jpg"]], "text", "image_path")
+def test_resize_filter_follows_the_model_config():
+    import timm
 
+    from mmsentiment.encoders import ImageEncoder
 
-def test_demo_set_is_small_and_complete():
-    df = load_demo()
-    assert len(df) == 162
-    assert set(df["label"]) == {"positive", "neutral", "negative"}
-    assert all(Image.open(p).size == (128, 128) for p in df["image_path"][:5])
-    X, y = load_demo(return_X_y=True)
-    assert list(X.columns) == ["text", "image_path"] and len(y) == 162
-
-
-def test_merge_rule():
-    assert merge_labels("positive", "positive") == "positive"
-    assert merge_labels("neutral", "negative") == "negative"
-    assert merge_labels("negative", "neutral") == "negative"
-    assert merge_labels("negative", "positive") is None
-
-
-def test_load_mvsa_counts(mvsa_root):
-    train = load_mvsa(mvsa_root, "train")
-    dev = load_mvsa(mvsa_root, "dev")
-    assert len(train) == 3611 and len(dev) == 450
-    assert train["label"].value_counts().to_dict() == {
-        "positive": 2147, "negative": 1088, "neutral": 376}
-    assert not set(train["id"]) & set(dev["id"])
-    assert train["text"].map(len).gt(0).mean() > 0.99
-    # GB18030-encoded files decode to real characters, not replacement marks.
-    assert train["text"].str.contains("\ufffd").mean() < 0.01
-
-
-def test_load_mvsa_rejects_other_folders(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not an MVSA-Single folder"):
-        load_mvsa(tmp_path)
+    model = timm.create_model("resnet18", pretrained=False)
+    model.pretrained_cfg = {**model.pretrained_cfg, "interpolation": "bilinear"}
+    assert ImageEncoder(model).preprocessing.interpolation == "bilinear"
+    gradient = Image.fromarray(np.tile(np.arange(0, 250, 5, dtype=np.uint8), (50, 1)))
+    prep = dict(size=16, crop_pct=1.0, mean=(0.5,) * 3, std=(0.5,) * 3)
+    bicubic = load_image(gradient, ImagePreprocessing(**prep))
+    bilinear = load_image(gradient, ImagePreprocessing(**prep, interpolation="bilinear"))
+    assert bicubic.shape == bilinear.shape and not np.array_equal(bicubic, bilinear)

@@ -9,7 +9,13 @@ from tqdm.auto import tqdm
 
 
 class TrainingStatus(Callback):
-    """Notes whether training ended inside an epoch, i.e. was interrupted by Ctrl-C."""
+    """Notes whether training ended inside an epoch, i.e. was interrupted by Ctrl-C.
+
+    Attributes
+    ----------
+    interrupted : bool
+        True from the start of an epoch until its end.
+    """
 
     def __init__(self) -> None:
         self.interrupted = False
@@ -28,9 +34,12 @@ class EpochProgress(Callback):
     ends, the epoch's training loss and, where there is a validation split, the validation
     loss and accuracy.
 
-    Args:
-        max_epochs: the planned number of epochs, shown as ``Epoch 2/3``.
-        shards: processes that share each epoch's batches (accelerate), 1 otherwise.
+    Parameters
+    ----------
+    max_epochs : int
+        The planned number of epochs, shown as ``Epoch 2/3``.
+    shards : int, default=1
+        Processes that share each epoch's batches (accelerate); 1 otherwise.
     """
 
     def __init__(self, max_epochs: int, shards: int = 1) -> None:

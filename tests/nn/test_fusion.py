@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from mmsentiment import MultimodalSentimentClassifier
-from mmsentiment.fusion import AttentionFusion
+from mmsentiment.nn import AttentionFusion
 
 TOP = {"fusion": "attention", "finetune": "top", "max_epochs": 1, "batch_size": 12,
        "validation_fraction": None, "random_state": 0}
@@ -39,7 +39,7 @@ def test_attention_fit_sees_tokens_and_patches(small):
     X, y = small
     seen = []
     clf = MultimodalSentimentClassifier(**TOP)
-    build = clf._build_module
+    build = clf.build_module
 
     def spy(n_classes, auxiliary=False):
         module = build(n_classes, auxiliary)
@@ -47,7 +47,7 @@ def test_attention_fit_sees_tokens_and_patches(small):
             lambda m, args, out: seen.append((tuple(args[0].shape), tuple(args[2].shape))))
         return module
 
-    clf._build_module = spy
+    clf.build_module = spy
     clf.fit(X, y)
     (text_shape, image_shape) = seen[0]
     assert text_shape[0] == image_shape[0] == 12  # a batch

@@ -2,7 +2,7 @@
 
 Shared by frozen fits of `mmsentiment.MultimodalSentimentClassifier` and by the
 embedding transformers (`mmsentiment.TextEmbedder`, `mmsentiment.ImageEmbedder`).
-Inputs found in the cache (`mmsentiment.cache`) are neither decoded nor encoded again;
+Inputs found in the cache (`mmsentiment.inputs.cache`) are neither decoded nor encoded again;
 the rest are, in batches, and are stored for the next fit, fold, candidate or process.
 """
 
@@ -14,9 +14,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .cache import FeatureCache, image_key, text_key
-from .data import handle_image_failures, load_images
-from .encoders import ImageEncoder, TextEncoder
+from ..encoders import ImageEncoder, TextEncoder
+from ..hashing import image_key, text_key
+from .cache import FeatureCache
+from .images import handle_image_failures, load_images
 
 # Defaults of the embedding transformers. On CPU, image batches beyond 32 ran slower per
 # image (EfficientNet-Lite0 on MVSA dev, 2 cores: 16.6 s at 32, 21.0 s at 64).
@@ -60,17 +61,29 @@ def text_features(encoder: TextEncoder, texts: list, root: Path | None = None,
                   batch_size: int = TEXT_BATCH) -> tuple[torch.Tensor, torch.Tensor]:
     """Pooled text vectors, one row per text; ``None`` texts give zero rows.
 
-    Args:
-        encoder: the text encoder (in eval mode for repeatable vectors).
-        texts: strings, ``None`` where the text is missing.
-        root: the cache folder, or ``None`` for no cache.
-        cache_key: the encoder's cache folder name (`TextEncoder.cache_key`).
-        device: where the encoder runs.
-        progress: show a tqdm bar over the batches still to encode.
-        batch_size: inputs per forward pass.
+    Parameters
+    ----------
+    encoder : TextEncoder
+        The text encoder (in eval mode for repeatable vectors).
+    texts : list of str or None
+        The texts, ``None`` where a text is missing.
+    root : pathlib.Path or None, default=None
+        The cache folder, or ``None`` for no cache.
+    cache_key : str or None, default=None
+        The encoder's cache folder name (`TextEncoder.cache_key`).
+    device : str, default="cpu"
+        Where the encoder runs.
+    progress : bool, default=False
+        Show a tqdm bar over the batches still to encode.
+    batch_size : int, default=128
+        Inputs per forward pass.
 
-    Returns:
-        ``(features, present)``: a float32 ``(N, dim)`` tensor and a boolean ``(N,)`` mask.
+    Returns
+    -------
+    features : torch.Tensor of shape (N, dim), dtype float32
+        One vector per text, zeros where it is missing.
+    present : torch.Tensor of shape (N,), dtype bool
+        The rows that hold a vector.
     """
     rows = {i: text_key(t) for i, t in enumerate(texts) if t is not None}
     cache = _cache(root, cache_key, encoder.dim)
@@ -92,21 +105,32 @@ def image_features(encoder: ImageEncoder, images: list, root: Path | None = None
                    cache_key: str | None = None, device: str = "cpu",
                    on_bad_image: str = "raise", progress: bool = False,
                    batch_size: int = IMAGE_BATCH) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pooled image vectors, one row per image; missing and (with ``on_bad_image="blank"``)
-    unreadable images give zero rows.
+    """Pooled image vectors, one row per image; missing images give zero rows.
 
-    Args:
-        encoder: the image encoder (in eval mode).
-        images: paths or PIL images, ``None`` where the image is missing.
-        root: the cache folder, or ``None`` for no cache.
-        cache_key: the encoder's cache folder name (`ImageEncoder.cache_key`).
-        device: where the encoder runs.
-        on_bad_image: ``"raise"`` or ``"blank"`` (`mmsentiment.data.handle_image_failures`).
-        progress: show a tqdm bar over the batches still to encode.
-        batch_size: inputs per forward pass.
+    So do unreadable images with ``on_bad_image="blank"``.
 
-    Returns:
-        ``(features, present)``: a float32 ``(N, dim)`` tensor and a boolean ``(N,)`` mask.
+    Parameters
+    ----------
+    encoder : ImageEncoder
+        The image encoder (in eval mode).
+    images : list of str, path-like, PIL.Image.Image or None
+        The images, ``None`` where an image is missing.
+    root, cache_key, device, progress, batch_size
+        As for `text_features` (``cache_key`` from `ImageEncoder.cache_key`).
+    on_bad_image : {"raise", "blank"}, default="raise"
+        What unreadable images do (`mmsentiment.inputs.images.handle_image_failures`).
+
+    Returns
+    -------
+    features : torch.Tensor of shape (N, dim), dtype float32
+        One vector per image, zeros where it is missing or unreadable.
+    present : torch.Tensor of shape (N,), dtype bool
+        The rows that hold a vector.
+
+    Raises
+    ------
+    ValueError
+        With ``on_bad_image="raise"``, if any image cannot be read.
     """
     rows = {i: image_key(img) for i, img in enumerate(images) if img is not None}
     cache = _cache(root, cache_key, encoder.dim)

@@ -1,0 +1,28 @@
+"""From user input to batches.
+
+Columns, image decoding, the feature cache, datasets, and the pipelines that choose what is
+computed once per fit.
+"""
+
+from .columns import extract_columns, is_missing, is_missing_image, label_indices
+from .dataset import Collate, PostDataset, batch_loader
+from .images import IMAGE_POLICIES, handle_image_failures, load_image, load_images
+from .pipelines import LowerActivations, PooledFeatures, RawImages, make_pipeline
+
+__all__ = [
+    "IMAGE_POLICIES",
+    "Collate",
+    "LowerActivations",
+    "PooledFeatures",
+    "PostDataset",
+    "RawImages",
+    "batch_loader",
+    "extract_columns",
+    "handle_image_failures",
+    "is_missing",
+    "is_missing_image",
+    "label_indices",
+    "load_image",
+    "load_images",
+    "make_pipeline",
+]

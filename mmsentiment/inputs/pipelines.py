@@ -1,0 +1,169 @@
+"""Input pipelines: from texts and images to a `PostDataset`, chosen once per fit.
+
+Which work a fit can do once depends on what trains (`mmsentiment.nn.Finetune`):
+
+- `RawImages`: both encoders train, so every batch runs them whole. Images are decoded
+  once into uint8 crops; texts are tokenized batch by batch.
+- `LowerActivations`: only the image encoder's top layer group trains, so the part below
+  it runs once per fit, on each image and its mirror image (the flip augmentation), and
+  its activations are kept in float16. Prediction decodes raw images.
+- `PooledFeatures`: no encoder trains, so each encoder's pooled output is computed once
+  per unique input and kept in the on-disk cache (`mmsentiment.inputs.cache`).
+
+Every pipeline is built by `make_pipeline` and answers `train_dataset` and
+`predict_dataset`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..memory import release_free_memory
+from ..nn import Finetune
+from .cache import resolve_cache_dir
+from .dataset import PostDataset
+from .features import image_features, text_features
+from .images import handle_image_failures, load_images
+
+LOWER_BATCH = 64
+
+
+class RawImages:
+    """Texts as strings and images decoded once into uint8 crops.
+
+    Parameters
+    ----------
+    on_bad_image : {"raise", "blank"}
+        Policy for images that cannot be read (`handle_image_failures`).
+    progress : bool, default=False
+        Show tqdm bars.
+    """
+
+    def __init__(self, on_bad_image: str, progress: bool = False) -> None:
+        self.on_bad_image = on_bad_image
+        self.progress = progress
+
+    def train_dataset(self, texts: list, images: list, module, y, device: str,
+                      labels: dict | None = None) -> PostDataset:
+        """The training posts (``labels``: auxiliary label columns, if any)."""
+        return self._raw(texts, images, module, y, labels)
+
+    def predict_dataset(self, texts: list, images: list, module, device: str) -> PostDataset:
+        """The posts to predict."""
+        return self._raw(texts, images, module)
+
+    def _raw(self, texts, images, module, y=None, labels=None) -> PostDataset:
+        pixels, present, failures = load_images(images, module.image_encoder.preprocessing,
+                                                progress=self.progress)
+        release_free_memory()  # the decoder threads' scratch memory
+        handle_image_failures(failures, self.on_bad_image)
+        columns = {"text": ["" if t is None else t for t in texts],
+                   "text_present": torch.tensor([t is not None for t in texts],
+                                                dtype=torch.bool),
+                   "pixels": pixels, "image_present": present, **(labels or {})}
+        return PostDataset(columns, y=y)
+
+
+class LowerActivations(RawImages):
+    """`RawImages`, with the image encoder's frozen lower part run once per fit.
+
+    The activations below the image encoder's top layer group
+    (`ImageEncoder.lower`) are stored for each image and its mirror image, in float16,
+    in place of the pixels; `Collate` picks one of the two per post and epoch.
+    """
+
+    def train_dataset(self, texts: list, images: list, module, y, device: str,
+                      labels: dict | None = None) -> PostDataset:
+        dataset = self._raw(texts, images, module, y, labels)
+        pixels = dataset.column("pixels")
+        encoder = module.image_encoder.to(device).eval()
+        lower = None  # filled in place: no second copy from concatenating parts
+        with torch.inference_mode():
+            for start in range(0, len(pixels), LOWER_BATCH):
+                chunk = pixels[start:start + LOWER_BATCH].to(device)
+                both = torch.stack([encoder.lower(chunk), encoder.lower(chunk.flip(-1))], dim=1)
+                if lower is None:
+                    lower = torch.empty((len(pixels), *both.shape[1:]), dtype=torch.float16)
+                lower[start:start + len(both)] = both.half().cpu()
+        return dataset.with_columns(pixels=None, image_lower=lower)
+
+
+class PooledFeatures:
+    """Each encoder's pooled output, computed once per unique input through the cache.
+
+    Parameters
+    ----------
+    on_bad_image : {"raise", "blank"}
+        Policy for images that cannot be read.
+    cache_dir : "auto", str, Path or None
+        The feature cache (`mmsentiment.inputs.cache.resolve_cache_dir`).
+    batch_size : int
+        Inputs per encoder forward pass.
+    progress : bool, default=False
+        Show tqdm bars.
+    """
+
+    def __init__(self, on_bad_image: str, cache_dir, batch_size: int,
+                 progress: bool = False) -> None:
+        self.on_bad_image = on_bad_image
+        self.cache_dir = cache_dir
+        self.batch_size = batch_size
+        self.progress = progress
+        self._keys: tuple[str, str] | None = None
+
+    def train_dataset(self, texts: list, images: list, module, y, device: str,
+                      labels: dict | None = None) -> PostDataset:
+        """The training posts as cached vectors (auxiliary labels do not apply)."""
+        return self._features(texts, images, module, device, y)
+
+    def predict_dataset(self, texts: list, images: list, module, device: str) -> PostDataset:
+        """The posts to predict, as cached vectors."""
+        return self._features(texts, images, module, device)
+
+    def _features(self, texts, images, module, device, y=None) -> PostDataset:
+        root = resolve_cache_dir(self.cache_dir)
+        module.to(device).eval()
+        text_enc, image_enc = module.text_encoder, module.image_encoder
+        if self._keys is None and root is not None:
+            # Frozen weights never change: fingerprint them once per pipeline.
+            self._keys = (text_enc.cache_key(), image_enc.cache_key())
+        keys = self._keys or (None, None)
+        text_vecs, text_present = text_features(text_enc, texts, root, keys[0], device,
+                                                progress=self.progress,
+                                                batch_size=self.batch_size)
+        image_vecs, image_present = image_features(image_enc, images, root, keys[1], device,
+                                                   self.on_bad_image, progress=self.progress,
+                                                   batch_size=self.batch_size)
+        return PostDataset({"text_features": text_vecs, "image_features": image_vecs,
+                            "text_present": text_present, "image_present": image_present},
+                           y=y)
+
+
+def make_pipeline(finetune: Finetune, module, *, on_bad_image: str, cache_dir, batch_size: int,
+                  progress: bool = False) -> RawImages | LowerActivations | PooledFeatures:
+    """The pipeline for what ``finetune`` trains in ``module``.
+
+    Parameters
+    ----------
+    finetune : Finetune
+        What trains.
+    module : MultimodalNet
+        The network (its image encoder says whether it can be split).
+    on_bad_image : {"raise", "blank"}
+        Policy for unreadable images.
+    cache_dir : "auto", str, Path or None
+        The feature cache (used when no encoder trains).
+    batch_size : int
+        Inputs per encoder pass (cached features).
+    progress : bool, default=False
+        Show tqdm bars.
+
+    Returns
+    -------
+    RawImages, LowerActivations or PooledFeatures
+    """
+    if not finetune.trains_encoders:
+        return PooledFeatures(on_bad_image, cache_dir, batch_size, progress)
+    if finetune.image_groups == 1 and module.image_encoder.splits_at_top_group():
+        return LowerActivations(on_bad_image, progress)
+    return RawImages(on_bad_image, progress)

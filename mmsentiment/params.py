@@ -1,0 +1,72 @@
+"""Checks of the estimator's parameters, run at the start of every fit (as scikit-learn
+estimators check theirs in ``fit``, never in ``__init__``)."""
+
+from __future__ import annotations
+
+import os
+
+from torch import nn
+
+from .inputs import IMAGE_POLICIES
+from .nn import FUSIONS, get_finetune
+from .training import LR_SCHEDULES, Precision, named_callbacks
+
+
+def check_params(est) -> None:
+    """Raise a ``ValueError`` (or ``TypeError``) naming the first invalid parameter of ``est``.
+
+    Parameters
+    ----------
+    est : MultimodalSentimentClassifier
+        The estimator.
+
+    Examples
+    --------
+    >>> from mmsentiment import MultimodalSentimentClassifier
+    >>> check_params(MultimodalSentimentClassifier(fusion="sum"))
+    Traceback (most recent call last):
+    ...
+    ValueError: fusion must be one of ['attention', 'concat', 'paper'], got 'sum'
+    """
+    if est.fusion not in FUSIONS:
+        raise ValueError(f"fusion must be one of {sorted(FUSIONS)}, got {est.fusion!r}")
+    finetune = get_finetune(est.finetune)
+    if FUSIONS[est.fusion].sequences and not finetune.trains_encoders:
+        raise ValueError(f'fusion="{est.fusion}" attends over token and patch sequences; '
+                         f'finetune="{est.finetune}" caches pooled vectors only. Use '
+                         'finetune="top" (the cheapest) or "full".')
+    for name in ("max_epochs", "batch_size"):
+        value = getattr(est, name)
+        if not (isinstance(value, int) and value >= 1):
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    mbs = est.micro_batch_size
+    if mbs not in (None, "auto") and not (isinstance(mbs, int) and mbs >= 1):
+        raise ValueError(
+            f"micro_batch_size must be a positive int, None or 'auto', got {mbs!r}")
+    if est.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(
+            f"lr_schedule must be one of {LR_SCHEDULES}, got {est.lr_schedule!r}")
+    vf = est.validation_fraction
+    if vf is not None and not 0 < vf < 1:
+        raise ValueError(f"validation_fraction must be in (0, 1) or None, got {vf!r}")
+    for name, ok, interval in (("layer_decay", lambda v: 0 < v <= 1, "(0, 1]"),
+                               ("label_smoothing", lambda v: 0 <= v < 1, "[0, 1)"),
+                               ("modality_dropout", lambda v: 0 <= v <= 0.5, "[0, 0.5]")):
+        if not ok(getattr(est, name)):
+            raise ValueError(f"{name} must be in {interval}, got {getattr(est, name)!r}")
+    if not est.auxiliary_weight >= 0:
+        raise ValueError(f"auxiliary_weight must be >= 0, got {est.auxiliary_weight!r}")
+    Precision(est.precision)  # checks the name
+    if est.on_bad_image not in IMAGE_POLICIES:
+        raise ValueError(
+            f"on_bad_image must be one of {IMAGE_POLICIES}, got {est.on_bad_image!r}")
+    for param in ("text_encoder", "image_encoder"):
+        value = getattr(est, param)
+        if not isinstance(value, (str, os.PathLike, nn.Module)):
+            raise TypeError(f"{param} must be a model name, a path or a torch.nn.Module, "
+                            f"got {type(value).__name__}")
+    named_callbacks(est.callbacks)  # checks the types
+    if est.device == "accelerate" and est.checkpoint_dir is not None:
+        raise ValueError('checkpoint_dir is not supported with device="accelerate" (the '
+                         "processes would each write and resume the same checkpoint).")
+

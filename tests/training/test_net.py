@@ -1,0 +1,94 @@
+"""The skorch net: micro-batches, auxiliary losses, mixed precision."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mmsentiment.nn import AuxiliaryOutput
+from mmsentiment.training import Precision, SentimentNet
+
+
+class _Linear(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, x, text_present=None):
+        return self.fc(x)
+
+
+@pytest.mark.parametrize("micro", [1, 2, 3])
+@pytest.mark.parametrize("weight", [None, [1.0, 3.0, 0.5]])
+def test_micro_batches_give_the_whole_batch_gradient(micro, weight):
+    from mmsentiment.training import SentimentNet
+
+    torch.manual_seed(0)
+    batch = ({"x": torch.randn(7, 4), "text_present": torch.ones(7, dtype=torch.bool)},
+             torch.tensor([0, 1, 2, 0, 1, 2, 2]))
+    nets = []
+    for size in (None, micro):
+        torch.manual_seed(1)
+        net = SentimentNet(_Linear, criterion=torch.nn.CrossEntropyLoss,
+                           criterion__weight=None if weight is None else torch.tensor(weight),
+                           micro_batch_size=size, classes=[0, 1, 2]).initialize()
+        step = net.train_step_single(batch)
+        nets.append((net, step))
+    (whole, s1), (chunked, s2) = nets
+    assert torch.allclose(s1["loss"], s2["loss"], atol=1e-6)
+    assert s2["y_pred"].shape == (7, 3)
+    for a, b in zip(whole.module_.parameters(), chunked.module_.parameters()):
+        assert torch.allclose(a.grad, b.grad, atol=1e-6)
+
+
+@pytest.mark.parametrize("micro", [1, 3])
+def test_validation_runs_in_micro_batches_with_the_whole_batch_result(micro):
+    from mmsentiment.training import SentimentNet
+
+    torch.manual_seed(0)
+    x = {"x": torch.randn(7, 4), "text_present": torch.ones(7, dtype=torch.bool)}
+    net = SentimentNet(_Linear, micro_batch_size=micro, classes=[0, 1, 2]).initialize()
+    seen = []
+    net.module_.register_forward_hook(lambda mod, args, kwargs, out: seen.append(len(out)),
+                                      with_kwargs=True)
+    with torch.no_grad():
+        net.fitting_ = True  # as during fit's validation passes
+        chunked = net.infer(x)
+        net.fitting_ = False  # prediction after fit: whole batches
+        whole = net.infer(x)
+    assert seen[:-1] == [micro] * (7 // micro) + ([7 % micro] if 7 % micro else [])
+    assert seen[-1] == 7
+    torch.testing.assert_close(chunked, whole)
+
+
+def test_auxiliary_loss_adds_each_modality_cross_entropy():
+    net = SentimentNet(torch.nn.Linear(2, 3), criterion=torch.nn.CrossEntropyLoss,
+                       auxiliary_weight=0.5).initialize()
+    torch.manual_seed(0)
+    logits, text_logits, image_logits = torch.randn(3, 4, 3).unbind(0)
+    y = torch.tensor([0, 1, 2, 1])
+    text_label = torch.tensor([0, -1, 2, 1])
+    image_label = torch.full((4,), -1)  # no image labels at all: no image term
+    output = AuxiliaryOutput(logits, ((text_logits, text_label), (image_logits, image_label)))
+    loss = net.get_loss(output, y)
+    ce = torch.nn.functional.cross_entropy
+    expected = ce(logits, y) + 0.5 * ce(text_logits[[0, 2, 3]], text_label[[0, 2, 3]])
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert net.get_loss(logits, y).item() == pytest.approx(ce(logits, y).item(), rel=1e-6)
+
+
+
+
+@pytest.mark.parametrize("name, dtype", [("bf16", torch.bfloat16), ("32", torch.float32)])
+def test_forward_runs_in_the_precision_and_returns_float32(name, dtype):
+    seen = []
+    torch.manual_seed(0)
+    net = SentimentNet(_Linear, precision=Precision(name), classes=[0, 1, 2]).initialize()
+    net.module_.fc.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    x = {"x": torch.randn(5, 4), "text_present": torch.ones(5, dtype=torch.bool)}
+    with torch.no_grad():
+        out = net.infer(x)
+        exact = net.module_.fc(x["x"])
+    assert seen[0] == dtype and out.dtype == torch.float32
+    torch.testing.assert_close(out, exact, atol=0.05, rtol=0.05)
+    assert net.scaler_.is_enabled() is False
