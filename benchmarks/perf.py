@@ -70,8 +70,8 @@ def encode_text_once(name: str, texts: list[str]) -> float:
 
 
 def encode_images_once(name: str, paths: list[str]) -> float:
-    from mmsentiment.data import load_images
     from mmsentiment.encoders import ImageEncoder
+    from mmsentiment.inputs.images import load_images
 
     start = time.perf_counter()
     enc = ImageEncoder(name).eval()
@@ -84,7 +84,7 @@ def encode_images_once(name: str, paths: list[str]) -> float:
 
 def bare_forward(clf, texts: list[str], paths: list[str]) -> float:
     """Seconds for the fitted model's own encoders on pre-decoded, pre-tokenized batches."""
-    from mmsentiment.data import load_images
+    from mmsentiment.inputs.images import load_images
 
     module = clf.net_.module_
     pixels, _, _ = load_images(paths, module.image_encoder.preprocessing)
@@ -195,14 +195,9 @@ class Stop(Callback):
         self.seen += training
         if self.seen >= self.n: raise KeyboardInterrupt
 
-class Probe(MultimodalSentimentClassifier):
-    def _build_net(self, *args, **kwargs):
-        net = super()._build_net(*args, **kwargs)
-        net.callbacks = list(net.callbacks) + [("stop", Stop(int(sys.argv[3])))]
-        return net
-
 train = load_mvsa(sys.argv[1], "train")
-clf = Probe(random_state=0, **json.loads(sys.argv[2]))
+clf = MultimodalSentimentClassifier(random_state=0, callbacks=[("stop", Stop(int(sys.argv[3])))],
+                                    **json.loads(sys.argv[2]))
 start = time.perf_counter()
 clf.fit(train[["text", "image_path"]], train["label"])
 print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -225,7 +220,7 @@ def section_memory(root: Path, n_batches: int) -> dict:
 def accuracy_lines(results: Path = MVSA_RESULTS) -> list[str]:
     """The dev accuracy of ``finetune="top"`` against the default (full) fine-tune, from
     the MVSA benchmark's runs (benchmarks/mvsa.py), each at its latest commit."""
-    from mmsentiment.benchmark import load_results
+    from report import load_results
 
     if not results.is_file():
         return []
@@ -257,7 +252,7 @@ def _encoder_lines(sec: dict, stamp: str) -> list[str]:
     base = sec["rows"][0]["epoch"]
     fits = []
     if MVSA_RESULTS.is_file():
-        from mmsentiment.benchmark import load_results
+        from report import load_results
 
         fits = [r["fit_seconds"] for r in load_results(MVSA_RESULTS)
                 if r["config"] == "default" and (r.get("fraction") or 1.0) == 1.0]
@@ -388,8 +383,9 @@ def main() -> int:
     if not (args.root / "labelResultAll.txt").is_file():
         print(f"MVSA-Single not found at {args.root}; pass --root.", file=sys.stderr)
         return 2
+    from runner import current_commit
+
     from mmsentiment import load_mvsa
-    from mmsentiment.benchmark import _commit
 
     train, dev = load_mvsa(args.root, "train"), load_mvsa(args.root, "dev")
     if args.limit:
@@ -398,7 +394,7 @@ def main() -> int:
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     results["meta"] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, torch "
                                   f"threads {torch.get_num_threads()}"}
-    stamp = {"date": time.strftime("%Y-%m-%d"), "commit": _commit()}
+    stamp = {"date": time.strftime("%Y-%m-%d"), "commit": current_commit()}
     for name in args.sections:
         if name == "grid":
             results["grid"] = {**section_grid(train, cols), **stamp}

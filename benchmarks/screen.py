@@ -1,8 +1,8 @@
 """Lever screen on MVSA-Single: many short variants of the defaults, in parallel, on a GPU.
 
-Each variant (``mmsentiment.benchmark.SCREEN``) is the default classifier with one or two
+Each variant (``SCREEN`` in benchmarks/configs.py) is the default classifier with one or two
 parameters changed, fitted on train with each seed and measured on dev; the dev
-probabilities are kept so that `mmsentiment.benchmark` can also score small ensembles
+probabilities are kept so that benchmarks/report.py can also score small ensembles
 (the mean probability of two or three seeds of one variant). It is meant for a GPU, where a
 fit takes about a minute: several worker processes share the card.
 
@@ -43,8 +43,8 @@ def make_bundle(root: Path, folder: Path, quality: int = 85) -> None:
     from PIL import Image
 
     from mmsentiment import load_mvsa
-    from mmsentiment.data import load_image
     from mmsentiment.encoders import ImageEncoder
+    from mmsentiment.inputs.images import load_image
 
     prep = ImageEncoder("tf_efficientnet_lite0").preprocessing
     (folder / "img").mkdir(parents=True, exist_ok=True)
@@ -94,10 +94,11 @@ def screen_one(name: str, seed: int, root: Path, bundle: Path | None, images: Pa
     """Fit variant ``name`` with ``seed``; dev scores and per-mille dev probabilities."""
     import numpy as np
     import torch
+    from configs import SCREEN, screen_params
+    from runner import current_commit
     from sklearn.metrics import accuracy_score, f1_score
 
     from mmsentiment import MultimodalSentimentClassifier
-    from mmsentiment.benchmark import SCREEN, _commit, screen_params
 
     torch.set_num_threads(3)
     train, dev = load_posts(root, bundle, images)
@@ -118,14 +119,14 @@ def screen_one(name: str, seed: int, root: Path, bundle: Path | None, images: Pa
             "fit_seconds": fit_s, "epochs": len(clf.history_),
             "device": torch.cuda.get_device_name() if device.startswith("cuda") else device,
             "workers_sharing_device": int(os.environ.get("SCREEN_WORKERS", "1")),
-            "date": time.strftime("%Y-%m-%d"), "commit": _commit(),
+            "date": time.strftime("%Y-%m-%d"), "commit": current_commit(),
             "classes": clf.classes_.tolist(), "dev_ids": dev["id"].astype(str).tolist(),
             "dev_label_index": np.searchsorted(clf.classes_, y).tolist(),
             "dev_proba_permille": np.rint(1000 * proba).astype(int).tolist()}
 
 
 def main() -> int:
-    from mmsentiment.benchmark import SCREEN
+    from configs import SCREEN
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)

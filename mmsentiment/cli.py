@@ -1,10 +1,14 @@
-"""The ``mmsentiment`` command: train, predict, evaluate, validate, demo, benchmark.
+"""The ``mmsentiment`` command: train, predict, evaluate, validate, demo.
 
 Data files are CSV (``.csv``, ``.tsv``), Parquet (``.parquet``, ``.pq``) or JSON Lines
 (``.jsonl``, ``.ndjson``; ``.json`` is read as a JSON array) with a text column and an image
 column; relative image paths are read relative to the data file's folder. Models are written
 as one safetensors file (``.safetensors``, no code runs on load) or a joblib pickle (any other
 suffix; load only pickles you trust).
+
+``train`` takes every parameter of `MultimodalSentimentClassifier` as an option of its own,
+generated from the estimator (`mmsentiment.cli_options`), so the command cannot fall behind
+the estimator.
 
 Exit codes: 0 success, 1 an error (one readable line on stderr; ``--debug`` shows the
 traceback), 2 a usage error, 3 ``validate`` found errors in the data, 130 interrupted.
@@ -13,16 +17,19 @@ traceback), 2 a usage error, 3 ``validate`` found errors in the data, 130 interr
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
 import traceback
 from pathlib import Path
 
+from .cli_options import estimator_params, parse_param, train_options
+
 EXIT_ERROR, EXIT_USAGE, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 3, 130
 READERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
            ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
+
+
 
 
 class CLIError(Exception):
@@ -33,7 +40,22 @@ class CLIError(Exception):
 def read_table(path: str | Path, image_column: str | None = None):
     """Read a CSV, Parquet or JSON Lines file into a DataFrame.
 
-    Relative paths in ``image_column`` are made absolute against the file's folder.
+    Parameters
+    ----------
+    path : str or Path
+        The file; its suffix names the format (`READERS`).
+    image_column : str or None, default=None
+        A column of image paths: relative paths there are made absolute against the
+        file's folder.
+
+    Returns
+    -------
+    DataFrame
+
+    Raises
+    ------
+    CLIError
+        For an unknown suffix or a missing file.
     """
     import pandas as pd
 
@@ -63,7 +85,19 @@ def read_table(path: str | Path, image_column: str | None = None):
 
 
 def write_table(df, path: str | Path) -> Path:
-    """Write ``df`` as CSV, Parquet or JSON Lines, chosen by the file suffix."""
+    """Write ``df`` as CSV, Parquet or JSON Lines, chosen by the file suffix.
+
+    Parameters
+    ----------
+    df : DataFrame
+        What to write.
+    path : str or Path
+        The file; missing folders are made.
+
+    Returns
+    -------
+    Path
+    """
     path = Path(path)
     kind = READERS.get(path.suffix.lower())
     if kind is None:
@@ -80,7 +114,19 @@ def write_table(df, path: str | Path) -> Path:
 
 
 def save_model(clf, path: str | Path) -> Path:
-    """Save as safetensors (``.safetensors``) or a joblib pickle (anything else)."""
+    """Save as safetensors (``.safetensors``) or a joblib pickle (anything else).
+
+    Parameters
+    ----------
+    clf : MultimodalSentimentClassifier
+        A fitted model.
+    path : str or Path
+        The model file (its folder is made where missing).
+
+    Returns
+    -------
+    Path
+    """
     import joblib
 
     path = Path(path)
@@ -92,7 +138,22 @@ def save_model(clf, path: str | Path) -> Path:
 
 
 def load_model(path: str | Path):
-    """Load a model written by `save_model`."""
+    """Load a model written by `save_model`.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.safetensors`` file, or a joblib pickle (load only pickles you trust).
+
+    Returns
+    -------
+    MultimodalSentimentClassifier
+
+    Raises
+    ------
+    CLIError
+        Where the file does not exist.
+    """
     import joblib
 
     from .classifier import MultimodalSentimentClassifier
@@ -119,25 +180,10 @@ def _columns(df, args, need_label: bool):
 def _train(args: argparse.Namespace) -> int:
     from .classifier import MultimodalSentimentClassifier
 
-    df = read_table(args.data, args.image_column)
+    clf = MultimodalSentimentClassifier(**estimator_params(args))
+    df = read_table(args.data, clf.image_column)
+    args.text_column, args.image_column = clf.text_column, clf.image_column
     X, y = _columns(df, args, need_label=True)
-    class_weight = args.class_weight
-    if class_weight not in (None, "balanced"):
-        try:
-            class_weight = json.loads(class_weight)
-        except json.JSONDecodeError as exc:
-            raise CLIError(f"--class-weight must be 'balanced' or a JSON object such as "
-                           f"'{{\"neutral\": 1.5}}': {exc}") from None
-    clf = MultimodalSentimentClassifier(
-        text_encoder=args.text_encoder, image_encoder=args.image_encoder, fusion=args.fusion,
-        finetune=args.finetune, max_epochs=args.epochs, batch_size=args.batch_size,
-        micro_batch_size=("auto" if args.micro_batch_size is None
-                          else args.micro_batch_size or None),
-        lr=args.lr, class_weight=class_weight,
-        validation_fraction=args.validation_fraction or None,
-        on_bad_image=args.on_bad_image, checkpoint_dir=args.checkpoint_dir,
-        device=args.device, precision=args.precision, random_state=args.seed,
-        verbose=args.verbose, text_column=args.text_column, image_column=args.image_column)
     start = time.perf_counter()
     clf.fit(X, y)
     out = save_model(clf, args.output)
@@ -208,13 +254,6 @@ def _validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else EXIT_INVALID
 
 
-def _benchmark(args: argparse.Namespace) -> int:
-    from .benchmark import run_benchmark
-
-    return run_benchmark(root=args.root, configs=args.configs, seeds=args.seeds,
-                         fractions=args.fractions, results=args.results, table=args.table)
-
-
 def _demo(args: argparse.Namespace) -> int:
     import joblib
     from sklearn.metrics import accuracy_score, classification_report, f1_score
@@ -261,7 +300,14 @@ def _data_columns(parser: argparse.ArgumentParser, label: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``mmsentiment`` command."""
+    """The argument parser of the ``mmsentiment`` command.
+
+    The ``train`` subcommand gets one option per estimator parameter (`train_options`).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
     parser = argparse.ArgumentParser(
         prog="mmsentiment",
         description="Multimodal (text + image) sentiment classification from the shell. "
@@ -272,33 +318,28 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = sub.add_parser("train", help="fit a model on a labelled data file and save it",
-                           description="Fit MultimodalSentimentClassifier on a data file.")
+    train = sub.add_parser(
+        "train", help="fit a model on a labelled data file and save it",
+        usage="%(prog)s DATA -o MODEL [options]",
+        description="Fit MultimodalSentimentClassifier on a data file. Every parameter of "
+                    "the estimator is an option; --param KEY=VALUE sets any of them too.")
     train.add_argument("data", help="CSV / Parquet / JSON Lines file")
     train.add_argument("-o", "--output", required=True,
                        help="model file: .safetensors (safe) or .joblib (pickle)")
-    _data_columns(train)
-    train.add_argument("--text-encoder", default="all-MiniLM-L6-v2")
-    train.add_argument("--image-encoder", default="tf_efficientnet_lite0")
-    train.add_argument("--fusion", default="concat", choices=["concat", "paper"])
-    train.add_argument("--finetune", default="full", choices=["full", "top", "frozen"])
-    train.add_argument("--epochs", type=int, default=3)
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--micro-batch-size", type=int, default=None,
-                       help="posts per forward/backward chunk (memory); 0 = whole batches; "
-                            "default: 4 for --finetune full, whole batches otherwise")
-    train.add_argument("--lr", type=float, default=1e-3, help="learning rate of the head")
-    train.add_argument("--class-weight", default=None,
-                       help="'balanced' or a JSON object, e.g. '{\"neutral\": 1.5}'")
-    train.add_argument("--validation-fraction", type=float, default=0.1,
-                       help="held-out share for early stopping; 0 trains on everything")
-    train.add_argument("--on-bad-image", default="raise", choices=["raise", "blank"])
-    train.add_argument("--checkpoint-dir", help="save each epoch here; a rerun resumes")
-    train.add_argument("--device", default="auto")
-    train.add_argument("--precision", default="32", choices=["32", "bf16", "fp16"])
-    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--label-column", default="label", help="label column (default: label)")
     train.add_argument("--plot", help="write the training curves to this PNG")
-    train.add_argument("--verbose", type=int, default=1, help="0 hides the progress bars")
+    train.add_argument("--param", dest="param_overrides", action="append", type=parse_param,
+                       metavar="KEY=VALUE",
+                       help="set any estimator parameter, e.g. --param fusion=attention "
+                            "(repeatable; overrides the options below)")
+    group = train.add_argument_group(
+        "estimator parameters",
+        "MultimodalSentimentClassifier's parameters (its docstring says more); a value "
+        "'none' is None")
+    for option in train_options():
+        group.add_argument(*option.flags, dest=option.name, default=option.default,
+                           type=option.parse, choices=option.closed_choices,
+                           metavar=option.metavar, help=option.help)
     train.set_defaults(func=_train)
 
     predict = sub.add_parser("predict", help="write predictions and class probabilities",
@@ -334,23 +375,23 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--verbose", type=int, default=1, help="0 hides the progress bars")
     demo.set_defaults(func=_demo)
 
-    bench = sub.add_parser("benchmark", help="the MVSA-Single benchmark (needs the data)",
-                           description="Train named configurations on MVSA-Single train, "
-                                       "measure on dev, and write the results table.")
-    bench.add_argument("--root", required=True, help="the MVSA_Single folder")
-    bench.add_argument("--configs", nargs="*", default=["joint"])
-    bench.add_argument("--seeds", nargs="*", type=int, default=[0])
-    bench.add_argument("--fractions", nargs="*", type=float, default=[1.0],
-                       help="shares of train (a learning curve)")
-    bench.add_argument("--results", default="benchmarks/results/mvsa.jsonl",
-                       help="JSON Lines file the runs are appended to")
-    bench.add_argument("--table", help="rewrite this Markdown table from the results file")
-    bench.set_defaults(func=_benchmark)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``mmsentiment`` command; returns the exit code."""
+    """Entry point of the ``mmsentiment`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit code: 0, 1 (an error), 3 (``validate`` found errors) or 130 (interrupted).
+        Usage errors exit with 2 through ``SystemExit``.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

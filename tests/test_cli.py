@@ -1,16 +1,41 @@
-"""The mmsentiment command: train, predict, evaluate, validate, errors and exit codes."""
+"""The mmsentiment command: train, predict, evaluate, validate, errors and exit codes; its
+train options generated from the estimator; the benchmark scripts' helpers (benchmarks/)."""
 
 from __future__ import annotations
 
+import argparse
+import doctest
+import importlib.util
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from mmsentiment import load_demo
-from mmsentiment.cli import main, read_table
+from mmsentiment import MultimodalSentimentClassifier, load_demo
+from mmsentiment.cli import build_parser, main, read_table
+from mmsentiment.cli_options import docstring_parameters, estimator_params, first_sentence
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def benchmarks(monkeypatch):
+    """The benchmark scripts' folder on sys.path: they live in the repository, not the
+    package, and import each other as plain modules."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+
+
+def train_parser() -> argparse.ArgumentParser:
+    """The ``train`` subcommand's parser."""
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices["train"]
+
+
+def parse_train(*options: str) -> argparse.Namespace:
+    return build_parser().parse_args(["train", "posts.csv", "-o", "m.joblib", *options])
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +134,114 @@ def test_relative_image_paths_follow_the_data_file(tmp_path):
         .startswith("imgs/")
 
 
-def test_benchmark_command_writes_the_report(tmp_path, capsys):
+def test_every_estimator_parameter_is_a_train_option():
+    params = MultimodalSentimentClassifier().get_params()
+    dests = {a.dest for a in train_parser()._actions}
+    assert set(params) - {"callbacks"} <= dests
+    assert "callbacks" not in dests
+    # Unset, every option is the estimator's default, except the CLI's progress bars.
+    params.pop("callbacks")
+    assert estimator_params(parse_train()) == {**params, "verbose": 1}
+    # Each one is set by its own option (and the aliases kept for users: --epochs, --seed).
+    flags = {a.dest: a.option_strings for a in train_parser()._actions}
+    for name in params:
+        assert f"--{name.replace('_', '-')}" in flags[name]
+    assert "--epochs" in flags["max_epochs"] and "--seed" in flags["random_state"]
+
+
+def test_train_options_parse_values_by_the_parameters_types():
+    args = parse_train(
+        "--fusion", "attention", "--finetune", "top", "--text-encoder-lr", "1e-4",
+        "--image-encoder-lr", "3e-4", "--label-smoothing", "0.1", "--layer-decay", "0.8",
+        "--patience", "3", "--epochs", "5", "--seed", "7", "--micro-batch-size", "0",
+        "--validation-fraction", "0", "--class-weight", '{"neutral": 1.5}',
+        "--device", "cuda:1", "--precision", "bf16", "--cache-dir", "none",
+        "--lr-schedule", "exponential", "--text-encoder", "all-mpnet-base-v2")
+    params = estimator_params(args)
+    assert params["fusion"] == "attention" and params["finetune"] == "top"
+    assert params["text_encoder_lr"] == 1e-4 and params["image_encoder_lr"] == 3e-4
+    assert params["label_smoothing"] == 0.1 and params["layer_decay"] == 0.8
+    assert params["patience"] == 3 and params["max_epochs"] == 5 and params["random_state"] == 7
+    assert params["micro_batch_size"] is None and params["validation_fraction"] is None
+    assert params["class_weight"] == {"neutral": 1.5} and params["device"] == "cuda:1"
+    assert params["precision"] == "bf16" and params["cache_dir"] is None
+    assert params["lr_schedule"] == "exponential"
+    assert params["text_encoder"] == "all-mpnet-base-v2"
+    clf = MultimodalSentimentClassifier(**params)
+    assert clf.get_params()["fusion"] == "attention"
+    more = estimator_params(parse_train("--micro-batch-size", "8", "--class-weight", "balanced",
+                                        "--max-epochs", "2", "--random-state", "none"))
+    assert more["micro_batch_size"] == 8 and more["class_weight"] == "balanced"
+    assert more["max_epochs"] == 2 and more["random_state"] is None
+
+
+def test_train_choices_come_from_the_docstring():
+    from mmsentiment.nn import FUSIONS
+
+    actions = {a.dest: a for a in train_parser()._actions}
+    assert "attention" in actions["fusion"].choices
+    assert set(actions["fusion"].choices) == set(FUSIONS)  # the docstring lists every head
+    assert list(actions["finetune"].choices) == ["full", "top", "frozen"]
+    assert list(actions["precision"].choices) == ["32", "bf16", "fp16"]
+    assert actions["device"].choices is None  # "cuda:1" is a device too
+
+
+def test_train_help_comes_from_the_docstring(capsys):
+    docs = docstring_parameters(MultimodalSentimentClassifier)
+    actions = {a.dest: a for a in train_parser()._actions}
+    for name in set(MultimodalSentimentClassifier().get_params()) - {"callbacks"}:
+        summary = first_sentence(docs[name][1])
+        assert summary and actions[name].help.startswith(summary.replace("%", "%%")), name
+    assert actions["max_epochs"].help.startswith("Upper bound on training epochs.")
+    assert "(default: 3)" in actions["max_epochs"].help
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "Learning rate of the fusion head." in out and "--epochs" in out
+
+
+def test_param_sets_any_parameter_and_rejects_unknown_keys(capsys):
+    params = estimator_params(parse_train("--param", "fusion=attention", "--param",
+                                          "text-encoder-lr=2e-4", "--param",
+                                          'class_weight={"neutral": 2}', "--lr", "0.01",
+                                          "--param", "lr=0.02"))
+    assert params["fusion"] == "attention" and params["text_encoder_lr"] == 2e-4
+    assert params["class_weight"] == {"neutral": 2} and params["lr"] == 0.02  # --param wins
+    for bad, says in [("nope=1", "unknown parameter 'nope'"),
+                      ("callbacks=x", "callbacks cannot be given on the command line"),
+                      ("patience=soon", "patience: expected an integer; got 'soon'"),
+                      ("lr", "expected KEY=VALUE")]:
+        with pytest.raises(SystemExit) as usage:
+            main(["train", "posts.csv", "-o", "m.joblib", "--param", bad])
+        assert usage.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("mmsentiment train: error: argument --param:"), err
+        assert says in err[-1] and len(err) == 2  # the short usage line, then the error
+
+
+def test_bad_option_values_are_usage_errors(capsys):
+    for option, value, says in [("--fusion", "sum", "expected 'concat', 'paper' or "
+                                                    "'attention'"),
+                                ("--class-weight", "heavy", "a JSON object"),
+                                ("--micro-batch-size", "big", "'auto', an integer or none"),
+                                ("--batch-size", "3.5", "an integer")]:
+        with pytest.raises(SystemExit) as usage:
+            main(["train", "posts.csv", "-o", "m.joblib", option, value])
+        assert usage.value.code == 2
+        assert says in capsys.readouterr().err
+
+
+def test_benchmark_is_no_longer_a_command(capsys):
+    with pytest.raises(SystemExit) as usage:
+        main(["benchmark", "--root", "."])
+    assert usage.value.code == 2
+    assert importlib.util.find_spec("mmsentiment.benchmark") is None  # tooling left the package
+
+
+def test_benchmark_script_writes_the_report(tmp_path, capsys, benchmarks):
+    import mvsa
+
     results = tmp_path / "runs.jsonl"
     runs = []
     for seed, acc in enumerate([0.70, 0.74]):
@@ -123,27 +255,41 @@ def test_benchmark_command_writes_the_report(tmp_path, capsys):
     results.write_text("\n".join(json.dumps(r) for r in runs) + "\n")
     table = tmp_path / "docs" / "bench.md"
     table.parent.mkdir()
-    assert main(["benchmark", "--root", str(tmp_path), "--configs", "--results", str(results),
-                 "--table", str(table)]) == 0
+    assert mvsa.main(["--root", str(tmp_path), "--results", str(results),
+                      "--table", str(table)]) == 0
     page = table.read_text()
     assert "| **joint**:" in page and "72.0 ± 2.8" in page  # mean ± std over the 2 seeds
     assert "| joint | 10% | 361 | 2 | 62.0 |" in page  # the learning-curve table
+    assert "`benchmarks/configs.py`" in page
     # Ablation rows appear once both of their configurations ran, with the change of means.
     assert "| frozen | frozen-logistic |" not in page
     (tmp_path / "more.jsonl").write_text(results.read_text() + json.dumps(
         {**runs[0], "config": "frozen", "dev_accuracy": 0.65, "dev_weighted_f1": 0.60}) + "\n")
-    assert main(["benchmark", "--root", str(tmp_path), "--configs", "--results",
-                 str(tmp_path / "more.jsonl"), "--table", str(table)]) == 0
+    assert mvsa.main(["--root", str(tmp_path), "--results", str(tmp_path / "more.jsonl"),
+                      "--table", str(table)]) == 0
     page = table.read_text()
     assert "| frozen | joint | +7.0 | +12.0 |" in page
     assert "| frozen | frozen-logistic | +7.0 | +12.0 |" in page
     assert (table.parent / "img" / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
-    assert main(["benchmark", "--root", str(tmp_path), "--configs", "joint"]) == 1
+    assert mvsa.main(["--root", str(tmp_path), "--configs", "joint"]) == 2
     assert "MVSA-Single not found" in capsys.readouterr().err
 
 
-def test_benchmark_resumed_run_counts_the_earlier_epochs(tmp_path):
-    from mmsentiment.benchmark import checkpoint_folder, earlier_seconds
+def test_benchmark_modules_doctests_and_runner(tmp_path, benchmarks):
+    import configs
+    import report
+    import runner
+
+    for module in (configs, runner, report):
+        assert doctest.testmod(module).failed == 0
+    with pytest.raises(FileNotFoundError, match="MVSA-Single not found"):
+        runner.run_benchmark(tmp_path, ["joint"], [0], [1.0], tmp_path / "r.jsonl")
+    with pytest.raises(ValueError, match="unknown configuration"):
+        runner.run_benchmark(tmp_path, ["nope"], [0], [1.0], tmp_path / "r.jsonl")
+
+
+def test_benchmark_resumed_run_counts_the_earlier_epochs(tmp_path, benchmarks):
+    from runner import checkpoint_folder, earlier_seconds
 
     folder = checkpoint_folder(tmp_path, "paper", 0, 1)
     assert folder == tmp_path / "paper-seed0-fraction1"
@@ -157,8 +303,8 @@ def test_benchmark_resumed_run_counts_the_earlier_epochs(tmp_path):
     assert earlier_seconds(folder) == 0.0  # a finished fit starts over, from nothing
 
 
-def test_benchmark_report_adds_the_lever_screen(tmp_path):
-    from mmsentiment.benchmark import write_report
+def test_benchmark_report_adds_the_lever_screen(tmp_path, benchmarks):
+    from report import write_report
 
     results = tmp_path / "mvsa.jsonl"
     results.write_text(json.dumps({"config": "joint", "seed": 0, "n_train": 10, "commit": "c",
