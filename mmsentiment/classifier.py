@@ -375,9 +375,9 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         if text_labels is None and image_labels is None:
             return None
         if not get_finetune(self.finetune).trains_encoders:
-            warnings.warn(f"text_labels / image_labels are ignored with finetune="
-                          f"{self.finetune!r}: auxiliary targets train the encoders, which "
-                          "stay frozen.", UserWarning, stacklevel=3)
+            warnings.warn(f'text_labels / image_labels are ignored with finetune='
+                          f'"{self.finetune}": auxiliary targets train the encoders, which '
+                          'stay frozen.', UserWarning, stacklevel=3)
             return None
         if self.auxiliary_weight == 0:
             return None
