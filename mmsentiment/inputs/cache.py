@@ -19,12 +19,24 @@ rewritten.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..paths import default_cache_dir
+from ..hashing import CACHE_LAYOUT_VERSION
+from ..paths import default_cache_dir, open_regular_file
+
+# Encoder folders start with these (`TextEncoder.cache_key`, `ImageEncoder.cache_key`); a
+# folder's LAYOUT file names the layout version that wrote it.
+PREFIXES = ("text-", "image-")
+LAYOUT_FILE = "LAYOUT"
+DEFAULT_MAX_BYTES = 10 << 30
+# How many bytes one process writes between two checks of the size cap.
+PRUNE_EVERY_BYTES = 64 << 20
+_UNWRITABLE: set[Path] = set()
 
 
 def resolve_cache_dir(cache_dir) -> Path | None:
@@ -80,27 +92,40 @@ class FeatureCache:
     """
 
     def __init__(self, root, encoder_key: str, shape: tuple[int, ...], dtype: str) -> None:
-        self.folder = Path(root) / encoder_key
+        self.root = Path(root)
+        self.folder = self.root / encoder_key
         self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self.writable = True
+        self._written = 0
 
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.npy"
 
     def get(self, key: str) -> np.ndarray | None:
-        """The entry for ``key``, or ``None`` when absent, unreadable or of the wrong shape."""
+        """The entry for ``key``, or ``None`` when absent, unreadable, of another shape or
+        dtype (checked in the file's header before its data is read), or not finite."""
         path = self._path(key)
-        if not path.is_file():
-            return None
+        limit = self.dtype.itemsize * int(np.prod(self.shape)) + 4096  # data + any header
         try:
-            value = np.load(path, allow_pickle=False)
+            with open_regular_file(path, max_bytes=limit) as fh:
+                major, _ = np.lib.format.read_magic(fh)
+                read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                               else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read_header(fh)
+                if tuple(shape) != self.shape or dtype != self.dtype or fortran:
+                    return None
+                value = np.frombuffer(bytearray(fh.read(limit)), dtype=self.dtype)
         except (OSError, ValueError, EOFError):
             return None
-        if value.shape != self.shape or value.dtype != self.dtype:
+        if value.size != int(np.prod(self.shape)) or not np.isfinite(value).all():
             return None
-        return value
+        return value.reshape(self.shape)
 
     def put(self, key: str, value: np.ndarray) -> None:
         """Store ``value`` for ``key`` atomically (write to a temporary file, then rename).
+
+        The cache is best-effort: where the folder cannot be written (read-only, full, not
+        a folder), one warning says so and this cache stops writing; the fit goes on.
 
         Raises
         ------
@@ -110,13 +135,129 @@ class FeatureCache:
         value = np.ascontiguousarray(value, dtype=self.dtype)
         if value.shape != self.shape:
             raise ValueError(f"cache entry of shape {value.shape}, expected {self.shape}")
+        if not self.writable:
+            return
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        tmp = None
         try:
+            if not (self.folder / LAYOUT_FILE).is_file():
+                self.folder.mkdir(parents=True, exist_ok=True)
+                (self.folder / LAYOUT_FILE).write_text(str(CACHE_LAYOUT_VERSION))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
             with os.fdopen(fd, "wb") as fh:
                 np.save(fh, value, allow_pickle=False)
             os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        except OSError as exc:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+            self.writable = False
+            if self.root in _UNWRITABLE:  # said once per folder and process
+                return
+            _UNWRITABLE.add(self.root)
+            warnings.warn(f"The feature cache at {self.root} cannot be written ({exc}); going "
+                          "on without it (set cache_dir= to a writable folder, or None).",
+                          UserWarning, stacklevel=2)
+            return
+        self._written += value.nbytes
+        if self._written >= PRUNE_EVERY_BYTES:
+            self._written = 0
+            prune(self.root, max_cache_bytes())
+
+
+def _encoder_folders(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIXES))
+
+
+def max_cache_bytes() -> int:
+    """The cache's size cap: ``$MMSENTIMENT_CACHE_MAX_BYTES``, else `DEFAULT_MAX_BYTES`."""
+    value = os.environ.get("MMSENTIMENT_CACHE_MAX_BYTES", "")
+    return int(value) if value.isdigit() else DEFAULT_MAX_BYTES
+
+
+def cache_info(root) -> dict:
+    """Entries and bytes per encoder folder of the cache at ``root``.
+
+    Parameters
+    ----------
+    root : str or Path
+        The cache folder.
+
+    Returns
+    -------
+    dict
+        ``{"root": str, "folders": {name: {"entries": int, "bytes": int, "layout":
+        str}}, "entries": int, "bytes": int}``; ``layout`` is ``"current"`` or ``"old"``.
+    """
+    root = Path(root)
+    folders = {}
+    for folder in _encoder_folders(root):
+        sizes = [size for _, size, _ in _entries_in([folder])]
+        folders[folder.name] = {"entries": len(sizes), "bytes": sum(sizes),
+                                "layout": "current" if _current(folder) else "old"}
+    return {"root": str(root), "folders": folders,
+            "entries": sum(f["entries"] for f in folders.values()),
+            "bytes": sum(f["bytes"] for f in folders.values())}
+
+
+def _entries_in(folders):
+    """Each entry file in ``folders``: (path, size, mtime)."""
+    for folder in folders:
+        for path in folder.glob("??/*.npy"):
+            try:
+                info = path.stat()
+            except OSError:  # removed meanwhile by another process
+                continue
+            yield path, info.st_size, info.st_mtime
+
+
+def _current(folder: Path) -> bool:
+    try:
+        return (folder / LAYOUT_FILE).read_text().strip() == str(CACHE_LAYOUT_VERSION)
+    except OSError:
+        return False
+
+
+def prune(root, max_bytes: int | None = None) -> int:
+    """Remove old-layout folders, then the oldest-written entries until the cache fits.
+
+    Parameters
+    ----------
+    root : str or Path
+        The cache folder.
+    max_bytes : int, optional
+        The size to shrink to (`max_cache_bytes` where ``None``).
+
+    Returns
+    -------
+    int
+        Bytes removed.
+    """
+    root = Path(root)
+    limit = max_cache_bytes() if max_bytes is None else max_bytes
+    removed = 0
+    for folder in _encoder_folders(root):
+        if not _current(folder):
+            removed += sum(size for _, size, _ in _entries_in([folder]))
+            shutil.rmtree(folder, ignore_errors=True)
+    entries = sorted(_entries_in(_encoder_folders(root)), key=lambda e: e[2])
+    total = sum(size for _, size, _ in entries)
+    for path, size, _ in entries:
+        if total <= limit:
+            break
+        path.unlink(missing_ok=True)
+        total -= size
+        removed += size
+    return removed
+
+
+def clear(root) -> int:
+    """Remove every encoder folder of the cache at ``root`` (nothing else there) and return
+    the bytes removed."""
+    removed = 0
+    for folder in _encoder_folders(Path(root)):
+        removed += sum(size for _, size, _ in _entries_in([folder]))
+        shutil.rmtree(folder, ignore_errors=True)
+    return removed

@@ -119,3 +119,63 @@ def test_fingerprint_reads_the_bytes_of_any_dtype():
     assert fingerprint(ones) != fingerprint(ones * 2)
     # numpy has no bfloat16: the fingerprint hashes raw bytes instead.
     assert fingerprint(ones.bfloat16()) != fingerprint(ones.half())
+
+
+def test_an_unusable_cache_warns_once_and_the_fit_goes_on(small, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a regular file, not a folder")
+    X, y = small
+    clf = MultimodalSentimentClassifier(finetune="frozen", max_epochs=1,
+                                        cache_dir=blocker / "cache", random_state=0)
+    with pytest.warns(UserWarning, match="cannot be written") as record:
+        clf.fit(X, y)
+    assert sum("cannot be written" in str(w.message) for w in record) == 1
+    assert clf.predict(X[:2]).shape == (2,)
+
+
+def test_entries_are_checked_before_they_are_read(tmp_path):
+    cache = FeatureCache(tmp_path, "text-demo", (3,), "float32")
+    cache.put("aa1", np.ones(3, dtype="float32"))
+    path = cache._path("aa1")
+    np.save(path, np.full(3, np.nan, dtype="float32"))
+    assert cache.get("aa1") is None  # NaN: a miss
+    header = np.lib.format.header_data_from_array_1_0(np.ones(3, dtype="float32"))
+    with open(path, "wb") as fh:  # a header that claims a huge shape, and no data
+        np.lib.format.write_array_header_1_0(fh, {**header, "shape": (10**12,)})
+    assert cache.get("aa1") is None
+    path.write_bytes(b"\x93NUMPY" + b"\x00" * 10**5)  # larger than any entry: not read
+    assert cache.get("aa1") is None
+
+
+def test_prune_removes_old_layouts_then_the_oldest_entries(tmp_path):
+    import os
+
+    from mmsentiment.inputs.cache import cache_info, clear, prune
+
+    cache = FeatureCache(tmp_path, "image-demo", (256,), "float32")
+    for k in range(4):
+        cache.put(f"k{k}", np.zeros(256, dtype="float32"))
+        os.utime(cache._path(f"k{k}"), (1000 + k, 1000 + k))
+    old = tmp_path / "text-old-layout" / "ab"
+    old.mkdir(parents=True)
+    np.save(old / "abc.npy", np.zeros(4, dtype="float32"))
+    (tmp_path / "keep-me.txt").write_text("not ours")
+    info = cache_info(tmp_path)
+    assert info["folders"]["text-old-layout"]["layout"] == "old"
+    assert info["folders"]["image-demo"]["entries"] == 4
+    entry = cache._path("k0").stat().st_size
+    prune(tmp_path, max_bytes=2 * entry)
+    assert not (tmp_path / "text-old-layout").exists()
+    assert [cache.get(f"k{k}") is not None for k in range(4)] == [False, False, True, True]
+    assert clear(tmp_path) > 0 and cache_info(tmp_path)["entries"] == 0
+    assert (tmp_path / "keep-me.txt").exists()
+
+
+def test_cache_command(tmp_path, capsys):
+    from mmsentiment.cli import main
+
+    FeatureCache(tmp_path, "text-demo", (3,), "float32").put("aa", np.ones(3, "float32"))
+    assert main(["cache", "info", "--dir", str(tmp_path)]) == 0
+    assert "1 entries" in capsys.readouterr().out
+    assert main(["cache", "prune", "--dir", str(tmp_path), "--max-size", "0"]) == 0
+    assert "0 entries" in capsys.readouterr().out
