@@ -52,14 +52,12 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         ``SentenceTransformer`` object.
     image_encoder : str or torch.nn.Module, default="tf_efficientnet_lite0"
         A timm model name, optionally ``"name@/path/to/weights.pth"``, or any module from
-        ``(N, 3, H, W)`` images to ``(N, D)`` vectors (a timm model object, or your own;
-        see `mmsentiment.encoders.ImageEncoder`). Module objects are copied at fit, never
-        changed; a model with module encoders is saved with joblib, not `save`.
+        ``(N, 3, H, W)`` images to ``(N, D)`` vectors (`mmsentiment.encoders.ImageEncoder`;
+        copied at fit; such models are saved with joblib, not `save`).
     fusion : {"concat", "paper", "attention"}, default="concat"
-        The fusion head (`mmsentiment.nn.fusion`): ``"concat"`` joins the two pooled
-        vectors; ``"paper"`` is the published head; ``"attention"`` attends across the
-        text's tokens and the image's patches (`mmsentiment.nn.AttentionFusion`; needs
-        ``finetune="full"`` or ``"top"``, since frozen fits cache pooled vectors only).
+        The fusion head (`mmsentiment.nn.fusion`): ``"concat"`` joins the pooled vectors;
+        ``"paper"`` is the published head; ``"attention"`` attends across tokens and image
+        patches (needs ``finetune="full"`` or ``"top"``).
     finetune : {"full", "top", "frozen"}, default="full"
         What trains besides the head (`mmsentiment.nn.Finetune`): both whole encoders
         (joint fine-tuning); their top layer groups (4 transformer layers; the image
@@ -144,8 +142,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
 
     Notes
     -----
-    Missing values are first-class: a text that is None, NaN, empty or whitespace, and an
-    image that is None, NaN or ``""`` mark that modality as absent for the post.
+    A text that is None, NaN or blank, and an image that is None, NaN or ``""``, mark that
+    modality as absent for the post (docs/guide/bad-input.md).
 
     Attributes
     ----------
@@ -155,8 +153,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         Whether the last fit was stopped by Ctrl-C (KeyboardInterrupt); the estimator then
         holds the best weights seen so far and stays usable.
     net_ : mmsentiment.training.SentimentNet
-        The trained skorch network; ``net_.history`` holds the per-epoch losses and
-        scores, ``net_.module_`` the `mmsentiment.nn.MultimodalNet`.
+        The trained skorch net (``net_.module_``: the `mmsentiment.nn.MultimodalNet`).
     pipeline_ : RawImages, LowerActivations or PooledFeatures
         The input pipeline chosen for ``finetune`` (`mmsentiment.inputs.pipelines`).
     n_features_in_ : int
@@ -229,17 +226,15 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     def _validate_X(self, X, reset: bool) -> tuple[list[str], list]:
-        # sklearn's checks (sparse, empty, complex; columns against fit), then ours.
         validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False)
         return extract_columns(X, self.text_column, self.image_column)
 
     def _micro_batch_size(self) -> int | None:
-        if self.micro_batch_size == "auto":
-            return get_finetune(self.finetune).micro_batch_size
-        return self.micro_batch_size
+        return get_finetune(self.finetune).resolve_micro_batch_size(self.micro_batch_size)
 
     # ------------------------------------------------------------------ building blocks
-    def build_module(self, n_classes: int, auxiliary: bool = False) -> MultimodalNet:
+    def build_module(self, n_classes: int, auxiliary: bool = False,
+                     seed: int | None = None) -> MultimodalNet:
         """A new network for these parameters (`mmsentiment.nn.build_network`).
 
         Parameters
@@ -248,6 +243,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             Outputs of the fusion head.
         auxiliary : bool, default=False
             Add the per-modality auxiliary heads (see `fit`'s ``text_labels``).
+        seed : int, optional
+            Seed of the head's initialisation (set after the encoders load).
 
         Returns
         -------
@@ -256,14 +253,12 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         return build_network(self.text_encoder, self.image_encoder, self.fusion, n_classes,
                              finetune=self.finetune, modality_dropout=self.modality_dropout,
                              frozen_batchnorm=self._micro_batch_size() is not None,
-                             auxiliary=auxiliary)
+                             auxiliary=auxiliary, seed=seed)
 
     def attach_module(self, module: MultimodalNet, device: str):
-        """Make this estimator (``classes_`` set) a fitted model around a trained ``module``
-        that predicts on ``device`` (used by `mmsentiment.persistence.load_model`)."""
+        """Make this estimator (``classes_`` set) a fitted model around a trained module."""
         self.net_ = self._net(module, device).initialize()
         self.pipeline_ = self._pipeline(module)
-        self.interrupted_ = getattr(self, "interrupted_", False)
         return self
 
     def _pipeline(self, module: MultimodalNet):
@@ -318,11 +313,11 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         accelerator = make_accelerator() if self.device == "accelerate" else None
         device = device_name(accelerator.device) if accelerator else resolve_device(self.device)
         seed = shared_seed(accelerator, seed)
-        cuda = [torch.cuda.current_device()] if device.startswith("cuda") else []
         status = TrainingStatus()
+        cuda = [torch.cuda.current_device()] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=cuda):
-            torch.manual_seed(seed)
-            module = self.build_module(len(self.classes_), auxiliary=aux is not None)
+            module = self.build_module(len(self.classes_), auxiliary=aux is not None,
+                                       seed=seed)
             self.pipeline_ = self._pipeline(module)
             labels = dict(zip(("text_label", "image_label"), aux)) if aux else None
             dataset = self.pipeline_.train_dataset(texts, images, module, y_int, device, labels)
@@ -369,20 +364,18 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
                           "best epoch so far and can predict. Set checkpoint_dir= to resume "
                           "a fit later.", UserWarning, stacklevel=3)
 
-    def _auxiliary_labels(self, text_labels, image_labels, n: int
-                          ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def _auxiliary_labels(self, text_labels, image_labels, n: int):
         """Per-modality labels as class indices (-1 where unknown), or None when unused."""
-        if text_labels is None and image_labels is None:
+        if text_labels is None and image_labels is None or self.auxiliary_weight == 0:
             return None
         if not get_finetune(self.finetune).trains_encoders:
             warnings.warn(f'text_labels / image_labels are ignored with finetune='
                           f'"{self.finetune}": auxiliary targets train the encoders, which '
                           'stay frozen.', UserWarning, stacklevel=3)
             return None
-        if self.auxiliary_weight == 0:
-            return None
-        return (torch.as_tensor(label_indices(text_labels, self.classes_, n, "text_labels")),
-                torch.as_tensor(label_indices(image_labels, self.classes_, n, "image_labels")))
+        return tuple(torch.as_tensor(label_indices(labels, self.classes_, n, name))
+                     for name, labels in (("text_labels", text_labels),
+                                          ("image_labels", image_labels)))
 
     # ------------------------------------------------------------------ predict
     def predict_proba(self, X) -> np.ndarray:
@@ -407,7 +400,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(unpickle_state(state))
 
-    def save(self, path, self_contained: bool = False) -> Path:
+    def save(self, path, self_contained: bool = False, overwrite: bool = True) -> Path:
         """Save the fitted model as one safetensors file (weights + JSON config).
 
         Loading it runs no code, unlike a pickle. Encoders that did not train are stored
@@ -419,20 +412,22 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             Where to write, conventionally ending in ``.safetensors``.
         self_contained : bool, default=False
             Store frozen encoders' weights as well.
+        overwrite : bool, default=True
+            Replace an existing file (it is written under a temporary name first).
 
         Returns
         -------
         Path
-            The file written.
         """
-        return save_model(self, path, self_contained=self_contained)
+        return save_model(self, path, self_contained=self_contained, overwrite=overwrite)
 
     @classmethod
-    def load(cls, path, device: str | None = None) -> MultimodalSentimentClassifier:
-        """Load a model written by `save`.
+    def load(cls, path, device: str | None = None, cache_dir="auto",
+             trust_encoders: bool = False) -> MultimodalSentimentClassifier:
+        """Load a model written by `save`; no code from the file runs.
 
-        A model saved on a GPU loads on a CPU-only machine; a file of another format version
-        raises a ``ValueError`` that says which version wrote it.
+        A crafted, damaged or other-version file raises a ``ValueError`` before anything is
+        built (`mmsentiment.model_files`). A GPU-trained model loads on a CPU-only machine.
 
         Parameters
         ----------
@@ -440,8 +435,13 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             The file.
         device : str, optional
             Overrides the saved ``device`` parameter (e.g. ``"cpu"``).
+        cache_dir : "auto", str, Path or None, default="auto"
+            The loaded model's feature cache (a file never chooses where to write).
+        trust_encoders : bool, default=False
+            Accept encoders not installed offline (may contact the hub or read local files).
         """
-        return load_model(path, cls, device=device)
+        return load_model(path, cls, device=device, cache_dir=cache_dir,
+                          trust_encoders=trust_encoders)
 
     @property
     def history_(self):

@@ -87,7 +87,7 @@ def test_incompatible_and_foreign_files(frozen, tmp_path):
     with pytest.raises(ValueError, match="not an mmsentiment model"):
         MultimodalSentimentClassifier.load(tmp_path / "other.safetensors")
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
-    with pytest.raises(ValueError, match="not a readable safetensors"):
+    with pytest.raises(ValueError, match="neither a safetensors model file nor"):
         MultimodalSentimentClassifier.load(tmp_path / "junk.safetensors")
     config = json.loads(meta["config"])
     assert config["referenced_encoders"] == ["text_encoder", "image_encoder"]
@@ -146,6 +146,8 @@ def test_checkpoint_resumes_an_interrupted_fit(demo, tmp_path):
     resumed = MultimodalSentimentClassifier(**params).fit(X, y)
     epochs = resumed.history_[:, "epoch"]
     assert epochs[:2] == [1, 2] and epochs[-1] == 6 and len(epochs) == 6
+    # The first two epochs are the interrupted fit's, read from the checkpoint.
+    assert resumed.history_[:2, "dur"] == clf.history_[:2, "dur"]
     assert not resumed.interrupted_
     # A fit on other data does not resume from that checkpoint.
     other = MultimodalSentimentClassifier(**params).fit(X.iloc[:100], y[:100])
@@ -162,3 +164,53 @@ def test_pickle_routes_the_net_through_torch_save(frozen):
     assert str(clone.net_.device) == str(frozen.net_.device)
     early = dict(frozen.net_.callbacks_)["early_stopping"]
     assert early.best_model_weights_ is None  # no second copy of the weights in the pickle
+
+
+@pytest.mark.parametrize("damage", ["truncate", "commit", "stamp"])
+def test_a_damaged_checkpoint_is_moved_aside_and_the_fit_starts_over(demo, tmp_path, damage):
+    X, y = demo
+    folder = tmp_path / "ckpt"
+    params = {"finetune": "frozen", "max_epochs": 4, "batch_size": 16, "random_state": 0,
+              "patience": 100, "checkpoint_dir": folder}
+    fit_with_interrupt(MultimodalSentimentClassifier(**params), X, y, epoch=3, batch=2)
+    assert (folder / "commit.json").is_file()
+    if damage == "truncate":  # as a crash in the middle of a write would leave it
+        data = (folder / "optimizer.pt").read_bytes()
+        (folder / "optimizer.pt").write_bytes(data[: len(data) // 2])
+    elif damage == "commit":
+        (folder / "commit.json").unlink()
+    else:
+        (folder / "fit.json").write_text('{"fingerprint": ')
+    with pytest.warns(UserWarning, match="cannot be used"):
+        clf = MultimodalSentimentClassifier(**params).fit(X, y)
+    assert clf.history_[:, "epoch"] == [1, 2, 3, 4]  # started over, and finished
+    assert any(folder.glob("broken-*/*.pt"))
+    again = MultimodalSentimentClassifier(**params).fit(X, y)  # a finished fit: no warning
+    assert len(again.history_) == 4
+
+
+def test_pickles_hold_each_weight_once(frozen):
+    import io
+
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(frozen, buffer)
+    weights = sum(t.numel() * t.element_size()
+                  for t in frozen.net_.module_.state_dict().values())
+    assert len(buffer.getvalue()) < 1.15 * weights
+
+
+def test_a_fit_with_a_seed_does_not_depend_on_earlier_fits(small):
+    from mmsentiment.encoders.image import _pristine_state
+    from mmsentiment.encoders.text import _load_pristine
+
+    X, y = small
+    params = {"finetune": "top", "max_epochs": 1, "batch_size": 12, "random_state": 0,
+              "device": "cpu"}
+    _pristine_state.cache_clear()
+    _load_pristine.cache_clear()  # as in a fresh process: the encoders load from disk
+    first = MultimodalSentimentClassifier(**params).fit(X, y).predict_proba(X)
+    MultimodalSentimentClassifier(**{**params, "random_state": 5}).fit(X, y)
+    later = MultimodalSentimentClassifier(**params).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(first, later)

@@ -52,7 +52,7 @@ def test_micro_batch_size_in_a_fit(small):
 def test_auto_micro_batches_only_for_full_fine_tuning(finetune, expected):
     clf = MultimodalSentimentClassifier(finetune=finetune)
     assert clf.micro_batch_size == "auto"  # the parameter itself stays as given
-    assert clf._micro_batch_size() == expected
+    assert clf._micro_batch_size() == expected  # what "auto" resolves to
 
 
 def test_micro_batches_freeze_batchnorm_statistics():
@@ -164,8 +164,8 @@ def test_auxiliary_labels_train_heads_that_are_dropped_after_fit(small, monkeypa
                                         random_state=0)
     build = clf.build_module
 
-    def spy_build(n_classes, auxiliary=False):
-        module = build(n_classes, auxiliary)
+    def spy_build(n_classes, auxiliary=False, **kwargs):
+        module = build(n_classes, auxiliary, **kwargs)
         heads["initial"] = module.text_aux.weight.detach().clone() if auxiliary else None
         return module
 

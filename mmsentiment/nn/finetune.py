@@ -48,6 +48,11 @@ class Finetune:
         """Whether both whole encoders train (joint fine-tuning)."""
         return self.text_groups is None and self.image_groups is None
 
+    def resolve_micro_batch_size(self, setting: int | str | None) -> int | None:
+        """The micro-batch size that a ``micro_batch_size`` setting means here ("auto":
+        this setting's own)."""
+        return self.micro_batch_size if setting == "auto" else setting
+
     def trainable_names(self, encoder: nn.Module, groups: int | None) -> set[str]:
         """The parameter names of ``encoder`` that train when its top ``groups`` do."""
         if groups is None:

@@ -208,7 +208,8 @@ def _train_trainable(encoder: nn.Module, mode: bool) -> None:
 
 def build_network(text_encoder, image_encoder, fusion: str, n_classes: int, *,
                   finetune: str | Finetune = "full", modality_dropout: float = 0.0,
-                  frozen_batchnorm: bool = False, auxiliary: bool = False) -> MultimodalNet:
+                  frozen_batchnorm: bool = False, auxiliary: bool = False,
+                  seed: int | None = None) -> MultimodalNet:
     """Load both encoders and join them with a new fusion head.
 
     Parameters
@@ -225,6 +226,11 @@ def build_network(text_encoder, image_encoder, fusion: str, n_classes: int, *,
         As `MultimodalNet`.
     auxiliary : bool, default=False
         Add one auxiliary head per modality.
+    seed : int, optional
+        Seeds torch's global generator once the encoders are loaded, before the head is
+        initialised: loading may draw random numbers or not (a first load in a process
+        builds the model, later ones copy a cached one), so the head's initial weights
+        depend on the seed alone.
 
     Returns
     -------
@@ -233,6 +239,8 @@ def build_network(text_encoder, image_encoder, fusion: str, n_classes: int, *,
     name = lambda v: v if isinstance(v, nn.Module) else os.fspath(v)  # noqa: E731
     text = TextEncoder(name(text_encoder))
     image = ImageEncoder(name(image_encoder))
+    if seed is not None:
+        torch.manual_seed(seed)
     head_class = FUSIONS[fusion]
     head = head_class(text.token_dim if head_class.sequences else text.dim, image.dim,
                       n_classes)

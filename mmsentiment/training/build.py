@@ -11,13 +11,14 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_class_weight
-from skorch.callbacks import Callback, Checkpoint, EarlyStopping
+from skorch.callbacks import Callback, EarlyStopping
 from skorch.helper import predefined_split
 from torch import nn
 
 from ..inputs.dataset import Collate, PostDataset, batch_loader
 from ..nn import MultimodalNet, layer_decay_groups
 from .callbacks import EpochProgress
+from .checkpoint import AtomicCheckpoint
 from .net import SentimentNet, accelerated_net_class
 from .precision import Precision
 from .schedules import BatchLRScheduler, make_schedule
@@ -193,7 +194,7 @@ def build_net(module: MultimodalNet, *, n_classes: int, device: str, batch_size:
         shards = accelerator.num_processes if accelerator is not None else 1
         callback_list.append(("progress", EpochProgress(max_epochs, shards)))
     if checkpoint_dir is not None:
-        callback_list.append(("checkpoint", Checkpoint(
+        callback_list.append(("checkpoint", AtomicCheckpoint(
             monitor=None, dirname=str(Path(checkpoint_dir)), f_params="params.pt",
             f_optimizer="optimizer.pt", f_criterion="criterion.pt",
             f_history="history.json", load_best=False)))

@@ -9,16 +9,24 @@ learning-rate schedule resumes at the batch where it stopped
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import os
+import shutil
+import time
+import warnings
 from pathlib import Path
 
+from skorch.callbacks import Checkpoint
 from torch import nn
 
 from ..hashing import fingerprint as fingerprint_values
 from ..hashing import image_key, module_code
+from ..model_files import write_atomically
 
 STAMP = "fit.json"
+COMMIT = "commit.json"
 
 
 def _describe(value) -> str:
@@ -29,7 +37,10 @@ def _describe(value) -> str:
 
 
 def fit_fingerprint(params: dict, texts: list, images: list, y, aux=None) -> str:
-    """A hash of the parameters (``verbose`` and ``device`` left out) and the data.
+    """A hash of the parameters and the data.
+
+    ``verbose``, ``device`` and ``callbacks`` (loggers and other observers) are left out:
+    a fit resumed with other ones continues the same training.
 
     Parameters
     ----------
@@ -47,7 +58,7 @@ def fit_fingerprint(params: dict, texts: list, images: list, y, aux=None) -> str
     str
     """
     digest = hashlib.sha256()
-    kept = {k: v for k, v in params.items() if k not in ("verbose", "device")}
+    kept = {k: v for k, v in params.items() if k not in ("verbose", "device", "callbacks")}
     digest.update(json.dumps(kept, sort_keys=True, default=_describe).encode())
     for text, image, label in zip(texts, images, y):
         content = image_key(image) if image is not None else None
@@ -55,6 +66,66 @@ def fit_fingerprint(params: dict, texts: list, images: list, y, aux=None) -> str
     for labels in aux or ():
         digest.update(labels.numpy().tobytes())
     return digest.hexdigest()
+
+
+class AtomicCheckpoint(Checkpoint):
+    """skorch's ``Checkpoint``, written so that a reader never sees half an epoch.
+
+    Each epoch's files go to a staging folder first, are renamed into place, and
+    ``commit.json`` (the epoch and each file's SHA-256) is written last, itself through a
+    temporary file. A checkpoint without a commit, or whose files do not match it, is not
+    loaded (`resume`). Files that could not be written leave the previous commit in place.
+    """
+
+    def save_model(self, net):
+        final = Path(self.dirname)
+        staging = final / ".staging"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        self.dirname = str(staging)
+        try:
+            super().save_model(net)
+        finally:
+            self.dirname = str(final)
+        files = {p.name: _sha256(p) for p in staging.iterdir()}
+        wanted = {f for f in (self.f_params, self.f_optimizer, self.f_criterion,
+                              self.f_history) if isinstance(f, str)}
+        if not wanted <= set(files):  # skorch reports failed writes and goes on; so do we
+            warnings.warn(f"Could not write the checkpoint of epoch {len(net.history)} to "
+                          f"{final}; the previous one stays.", UserWarning, stacklevel=2)
+            shutil.rmtree(staging, ignore_errors=True)
+            return
+        (final / COMMIT).unlink(missing_ok=True)  # no commit while files are replaced
+        for name in files:
+            os.replace(staging / name, final / name)
+        staging.rmdir()
+        commit = json.dumps({"epoch": len(net.history), "files": files})
+        write_atomically(final / COMMIT, lambda tmp: tmp.write_text(commit))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _committed(folder: Path) -> bool:
+    """Whether the checkpoint in ``folder`` has a commit whose files all match it."""
+    commit = json.loads((folder / COMMIT).read_text())
+    return all(_sha256(folder / name) == digest for name, digest in commit["files"].items())
+
+
+def _move_aside(folder: Path, reason: str) -> None:
+    """Move a checkpoint that cannot be used into ``folder/broken-<time>``, and say so."""
+    aside = folder / f"broken-{time.strftime('%Y%m%d-%H%M%S')}"
+    aside.mkdir(parents=True, exist_ok=True)
+    for path in folder.iterdir():
+        if path.is_file():
+            os.replace(path, aside / path.name)
+    warnings.warn(f"The checkpoint in {folder} cannot be used ({reason}); it was moved to "
+                  f"{aside} and the fit starts over.", UserWarning, stacklevel=3)
 
 
 def resume(net, folder, fingerprint: str, max_epochs: int, verbose: int = 0) -> int:
@@ -84,19 +155,42 @@ def resume(net, folder, fingerprint: str, max_epochs: int, verbose: int = 0) -> 
     folder.mkdir(parents=True, exist_ok=True)
     stamp = folder / STAMP
     done = 0
-    if stamp.is_file() and (folder / "params.pt").is_file():
-        previous = json.loads(stamp.read_text())
-        if previous.get("fingerprint") == fingerprint and not previous.get("finished"):
-            net.initialize()
-            net.load_params(checkpoint=dict(net.callbacks_)["checkpoint"])
-            done = len(net.history)
-    stamp.write_text(json.dumps({"fingerprint": fingerprint}))
+    if stamp.is_file() and any(folder.glob("*.pt")):
+        try:
+            previous = json.loads(stamp.read_text())
+            ours = previous.get("fingerprint") == fingerprint and not previous.get("finished")
+            if ours and not _committed(folder):
+                raise ValueError("its files do not match its commit")
+        except (OSError, ValueError, KeyError, AttributeError) as exc:
+            _move_aside(folder, f"{type(exc).__name__}: {exc}")
+            ours = False
+        if ours:
+            done = _load(net, folder)
+    write_atomically(stamp, lambda tmp: tmp.write_text(json.dumps({"fingerprint": fingerprint})))
     if done and verbose:
         print(f"Resuming from {folder}: {done} of {max_epochs} epochs done.")
     return max(0, max_epochs - done) if done else 0
 
 
+def _load(net, folder: Path) -> int:
+    """Load the checkpoint into ``net``; on failure restore ``net`` and move the files aside.
+    Returns the epochs loaded."""
+    net.initialize()
+    before = copy.deepcopy(net.module_.state_dict())
+    try:
+        net.load_params(checkpoint=dict(net.callbacks_)["checkpoint"])
+    except Exception as exc:  # noqa: BLE001 - torch and skorch raise many types for a
+        # damaged file; each means the same: this checkpoint cannot be resumed.
+        net.module_.load_state_dict(before)
+        net.initialize_optimizer()
+        net.initialize_history()
+        _move_aside(folder, f"{type(exc).__name__}: {exc}")
+        return 0
+    return len(net.history)
+
+
 def mark_finished(folder) -> None:
     """Record in ``fit.json`` that the fit finished, so no later fit resumes from it."""
     stamp = Path(folder) / STAMP
-    stamp.write_text(json.dumps({**json.loads(stamp.read_text()), "finished": True}))
+    text = json.dumps({**json.loads(stamp.read_text()), "finished": True})
+    write_atomically(stamp, lambda tmp: tmp.write_text(text))

@@ -77,8 +77,17 @@ class SentimentNet(NeuralNetClassifier):
 
     def initialize(self):
         super().initialize()
+        self._share_tensors_when_pickled()
         self._initialize_scaler(torch.device(self.device).type)
         return self
+
+    def _share_tensors_when_pickled(self) -> None:
+        """Pickle the module given at construction and the callbacks (the schedule holds
+        the optimizer, hence every parameter) together with the fitted module, so that each
+        tensor is stored once and all are mapped onto the CPU alike where no GPU is."""
+        extra = [name for name in ("module", "callbacks")
+                 if name not in self.cuda_dependent_attributes_]
+        self.cuda_dependent_attributes_ = [*self.cuda_dependent_attributes_, *extra]
 
     def _precision(self) -> Precision:
         return self.precision if self.precision is not None else Precision("32")

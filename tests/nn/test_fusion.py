@@ -41,8 +41,8 @@ def test_attention_fit_sees_tokens_and_patches(small):
     clf = MultimodalSentimentClassifier(**TOP)
     build = clf.build_module
 
-    def spy(n_classes, auxiliary=False):
-        module = build(n_classes, auxiliary)
+    def spy(n_classes, **kwargs):
+        module = build(n_classes, **kwargs)
         module.head.register_forward_hook(
             lambda m, args, out: seen.append((tuple(args[0].shape), tuple(args[2].shape))))
         return module
