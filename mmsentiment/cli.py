@@ -1,10 +1,12 @@
-"""The ``mmsentiment`` command: train, predict, evaluate, validate, demo.
+"""The ``mmsentiment`` command: train, predict, evaluate, validate, cache, demo.
 
 Data files are CSV (``.csv``, ``.tsv``), Parquet (``.parquet``, ``.pq``) or JSON Lines
 (``.jsonl``, ``.ndjson``; ``.json`` is read as a JSON array) with a text column and an image
 column; relative image paths are read relative to the data file's folder. Models are written
-as one safetensors file (``.safetensors``, no code runs on load) or a joblib pickle (any other
-suffix; load only pickles you trust).
+as one safetensors file (``.safetensors``, no code runs on load) or a joblib pickle
+(``.joblib`` / ``.pkl``), never over an existing file without ``--force``. A model file's
+kind is told from its content; pickles load only with ``--allow-pickle`` (a pickle runs code
+when loaded).
 
 ``train`` takes every parameter of `MultimodalSentimentClassifier` as an option of its own,
 generated from the estimator (`mmsentiment.cli_options`), so the command cannot fall behind
@@ -23,149 +25,17 @@ import time
 import traceback
 from pathlib import Path
 
+from .cli_files import CLIError, load_model, read_table, save_model, write_table
 from .cli_options import estimator_params, parse_param, train_options
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 3, 130
-READERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
-           ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 
 
 
 
-class CLIError(Exception):
-    """A problem the user can fix, reported as one line."""
 
 
 # ---------------------------------------------------------------------------- files
-def read_table(path: str | Path, image_column: str | None = None):
-    """Read a CSV, Parquet or JSON Lines file into a DataFrame.
-
-    Parameters
-    ----------
-    path : str or Path
-        The file; its suffix names the format (`READERS`).
-    image_column : str or None, default=None
-        A column of image paths: relative paths there are made absolute against the
-        file's folder.
-
-    Returns
-    -------
-    DataFrame
-
-    Raises
-    ------
-    CLIError
-        For an unknown suffix or a missing file.
-    """
-    import pandas as pd
-
-    path = Path(path)
-    kind = READERS.get(path.suffix.lower())
-    if kind is None:
-        raise CLIError(f"{path}: unknown data format {path.suffix!r}; use one of "
-                       f"{', '.join(sorted(READERS))}")
-    if not path.is_file():
-        raise CLIError(f"{path}: no such file")
-    if kind in ("csv", "tsv"):
-        df = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", keep_default_na=True)
-    elif kind == "parquet":
-        df = pd.read_parquet(path)
-    else:
-        df = pd.read_json(path, lines=kind == "jsonl", dtype=False)
-    if image_column is not None and image_column in df.columns:
-        base = path.resolve().parent
-
-        def absolute(value):
-            if isinstance(value, str) and value.strip() and not Path(value).is_absolute():
-                return str(base / value)
-            return value
-
-        df[image_column] = df[image_column].map(absolute)
-    return df
-
-
-def write_table(df, path: str | Path) -> Path:
-    """Write ``df`` as CSV, Parquet or JSON Lines, chosen by the file suffix.
-
-    Parameters
-    ----------
-    df : DataFrame
-        What to write.
-    path : str or Path
-        The file; missing folders are made.
-
-    Returns
-    -------
-    Path
-    """
-    path = Path(path)
-    kind = READERS.get(path.suffix.lower())
-    if kind is None:
-        raise CLIError(f"{path}: unknown output format {path.suffix!r}; use one of "
-                       f"{', '.join(sorted(READERS))}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if kind in ("csv", "tsv"):
-        df.to_csv(path, sep="\t" if kind == "tsv" else ",", index=False)
-    elif kind == "parquet":
-        df.to_parquet(path, index=False)
-    else:
-        df.to_json(path, orient="records", lines=kind == "jsonl", force_ascii=False)
-    return path
-
-
-def save_model(clf, path: str | Path) -> Path:
-    """Save as safetensors (``.safetensors``) or a joblib pickle (anything else).
-
-    Parameters
-    ----------
-    clf : MultimodalSentimentClassifier
-        A fitted model.
-    path : str or Path
-        The model file (its folder is made where missing).
-
-    Returns
-    -------
-    Path
-    """
-    import joblib
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".safetensors":
-        return clf.save(path)
-    joblib.dump(clf, path)
-    return path
-
-
-def load_model(path: str | Path):
-    """Load a model written by `save_model`.
-
-    Parameters
-    ----------
-    path : str or Path
-        A ``.safetensors`` file, or a joblib pickle (load only pickles you trust).
-
-    Returns
-    -------
-    MultimodalSentimentClassifier
-
-    Raises
-    ------
-    CLIError
-        Where the file does not exist.
-    """
-    import joblib
-
-    from .classifier import MultimodalSentimentClassifier
-
-    path = Path(path)
-    if not path.is_file():
-        raise CLIError(f"{path}: no such model file")
-    if path.suffix == ".safetensors":
-        return MultimodalSentimentClassifier.load(path)
-    return joblib.load(path)
-
-
 def _columns(df, args, need_label: bool):
     wanted = [args.text_column, args.image_column] + ([args.label_column] if need_label else [])
     missing = [c for c in wanted if c not in df.columns]
@@ -186,7 +56,7 @@ def _train(args: argparse.Namespace) -> int:
     X, y = _columns(df, args, need_label=True)
     start = time.perf_counter()
     clf.fit(X, y)
-    out = save_model(clf, args.output)
+    out = save_model(clf, args.output, force=args.force)
     print(f"Trained on {len(X)} posts in {time.perf_counter() - start:.0f} s "
           f"({len(clf.history_)} epochs); saved the model to {out}")
     if clf.interrupted_:
@@ -203,7 +73,8 @@ def _train(args: argparse.Namespace) -> int:
 
 def _model_and_data(args: argparse.Namespace, need_label: bool):
     """The saved model, and the data file's posts in the columns it was trained on."""
-    clf = load_model(args.model)
+    clf = load_model(args.model, allow_pickle=args.allow_pickle,
+                     trust_encoders=args.trust_encoders)
     df = read_table(args.data, clf.image_column)
     args.text_column, args.image_column = clf.text_column, clf.image_column
     return (clf, *_columns(df, args, need_label=need_label))
@@ -216,7 +87,7 @@ def _predict(args: argparse.Namespace) -> int:
     out["prediction"] = clf.classes_[proba.argmax(axis=1)]
     for j, label in enumerate(clf.classes_):
         out[f"proba_{label}"] = proba[:, j]
-    path = write_table(out, args.output)
+    path = write_table(out, args.output, force=args.force)
     print(f"Wrote {len(out)} predictions to {path}")
     return 0
 
@@ -252,6 +123,24 @@ def _validate(args: argparse.Namespace) -> int:
                       check_images=not args.skip_images)
     print(report)
     return 0 if report.ok else EXIT_INVALID
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from .inputs.cache import cache_info, clear, max_cache_bytes, prune, resolve_cache_dir
+
+    root = resolve_cache_dir(args.dir)
+    if args.action == "clear":
+        print(f"Removed {clear(root) / 1e6:.1f} MB from {root}")
+    elif args.action == "prune":
+        limit = max_cache_bytes() if args.max_size is None else args.max_size
+        print(f"Removed {prune(root, limit) / 1e6:.1f} MB from {root} "
+              f"(cap {limit / 1e6:.0f} MB)")
+    info = cache_info(root)
+    print(f"{info['root']}: {info['entries']} entries, {info['bytes'] / 1e6:.1f} MB")
+    for name, folder in info["folders"].items():
+        print(f"  {name}: {folder['entries']} entries, {folder['bytes'] / 1e6:.1f} MB"
+              f"{'' if folder['layout'] == 'current' else ' (old layout: prune removes it)'}")
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -290,6 +179,15 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- parser
+def _model_trust(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-pickle", action="store_true",
+                        help="load a joblib pickle (it runs code when loaded: only files you "
+                             "trust)")
+    parser.add_argument("--trust-encoders", action="store_true",
+                        help="let a .safetensors file name encoders that are not installed "
+                             "offline (may download or read local files)")
+
+
 def _data_columns(parser: argparse.ArgumentParser, label: bool = True) -> None:
     parser.add_argument("--text-column", default="text", help="text column (default: text)")
     parser.add_argument("--image-column", default="image_path",
@@ -325,7 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "the estimator is an option; --param KEY=VALUE sets any of them too.")
     train.add_argument("data", help="CSV / Parquet / JSON Lines file")
     train.add_argument("-o", "--output", required=True,
-                       help="model file: .safetensors (safe) or .joblib (pickle)")
+                       help="model file: .safetensors (safe to share) or .joblib / .pkl "
+                            "(a pickle)")
+    train.add_argument("--force", action="store_true", help="replace an existing file")
     train.add_argument("--label-column", default="label", help="label column (default: label)")
     train.add_argument("--plot", help="write the training curves to this PNG")
     train.add_argument("--param", dest="param_overrides", action="append", type=parse_param,
@@ -347,14 +247,17 @@ def build_parser() -> argparse.ArgumentParser:
                                          "input columns, 'prediction' and one 'proba_<class>' "
                                          "column per class.")
     predict.add_argument("model", help="a model file written by 'train'")
+    _model_trust(predict)
     predict.add_argument("data", help="CSV / Parquet / JSON Lines file")
     predict.add_argument("-o", "--output", required=True,
                          help="output file (.csv, .parquet or .jsonl)")
+    predict.add_argument("--force", action="store_true", help="replace an existing file")
     predict.set_defaults(func=_predict)
 
     evaluate = sub.add_parser("evaluate", help="classification report (+ confusion matrix PNG)",
                               description="Score a saved model on a labelled data file.")
     evaluate.add_argument("model", help="a model file written by 'train'")
+    _model_trust(evaluate)
     evaluate.add_argument("data", help="CSV / Parquet / JSON Lines file with labels")
     evaluate.add_argument("--label-column", default="label")
     evaluate.add_argument("--confusion-matrix", help="write the confusion matrix to this PNG")
@@ -367,6 +270,17 @@ def build_parser() -> argparse.ArgumentParser:
     _data_columns(check)
     check.add_argument("--skip-images", action="store_true", help="do not open the images")
     check.set_defaults(func=_validate)
+
+    cache = sub.add_parser("cache", help="the feature cache: info, clear or prune",
+                           description="Show, empty or shrink the on-disk cache of encoder "
+                                       "outputs (prune: old layouts, then the oldest entries "
+                                       "beyond the size cap).")
+    cache.add_argument("action", choices=["info", "clear", "prune"])
+    cache.add_argument("--dir", default="auto", help="the cache folder (default: the "
+                                                      "per-user one)")
+    cache.add_argument("--max-size", type=int, help="prune to this many bytes (default: "
+                                                    "$MMSENTIMENT_CACHE_MAX_BYTES or 10 GiB)")
+    cache.set_defaults(func=_cache)
 
     demo = sub.add_parser("demo", help="train on the built-in demo set, evaluate, save, "
                                        "reload and predict (offline, about a minute)")

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import os
 
 import torch
 from PIL import Image
+
+from .paths import open_regular_file
 
 # Bump when decoding, cropping or the stored layout changes: old cache entries are then
 # ignored (every fingerprint changes).
@@ -63,10 +64,10 @@ def image_key(image) -> str | None:
         digest.update(image.tobytes())
         return digest.hexdigest()
     try:
-        with open(os.fspath(image), "rb") as fh:
+        with open_regular_file(image) as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
-    except OSError:
+    except (OSError, ValueError):  # the decoder reports why
         return None
     return digest.hexdigest()
 

@@ -3,8 +3,12 @@
 One ``.safetensors`` file holds the fitted network's tensors; its header metadata holds the
 estimator's parameters, the classes and the format version. Encoders that were not fine-tuned
 (``finetune="frozen"``) are stored as a reference to their pretrained weights (name only),
-unless ``self_contained=True`` asks for a copy. Loading needs those encoders to be resolvable
-(installed, local or downloadable), as when fitting.
+unless ``self_contained=True`` asks for a copy. Loading checks the file before it builds
+anything (`mmsentiment.model_files`) and needs its encoders installed offline, unless the
+caller trusts the file.
+
+A joblib pickle of the estimator runs code when it is loaded, like every pickle: load only
+pickles you trust.
 """
 
 from __future__ import annotations
@@ -21,6 +25,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from skorch.exceptions import DeviceWarning
 
+from .model_files import (
+    CALLER_PARAMS,
+    ENCODERS,
+    check_config,
+    file_format,
+    safetensors_header_length,
+    write_atomically,
+)
 from .nn import get_finetune
 from .params import check_params
 from .training import resolve_device
@@ -28,10 +40,9 @@ from .version import __version__
 
 FORMAT = "mmsentiment"
 FORMAT_VERSION = 1
-ENCODERS = ("text_encoder", "image_encoder")
 
 
-def save_model(clf, path, self_contained: bool = False) -> Path:
+def save_model(clf, path, self_contained: bool = False, overwrite: bool = True) -> Path:
     """Write a fitted classifier to ``path`` (see `MultimodalSentimentClassifier.save`).
 
     Parameters
@@ -42,6 +53,9 @@ def save_model(clf, path, self_contained: bool = False) -> Path:
         The file to write.
     self_contained : bool, default=False
         Store the weights of encoders that did not train too.
+    overwrite : bool, default=True
+        Replace an existing file (else ``FileExistsError``). The file is written under a
+        temporary name and renamed into place, so an interruption leaves no partial file.
 
     Returns
     -------
@@ -60,7 +74,8 @@ def save_model(clf, path, self_contained: bool = False) -> Path:
     classes = clf.classes_.tolist()
     try:
         json.dumps(classes)
-        params = json.loads(json.dumps(clf.get_params(), default=os.fspath))
+        params = {k: v for k, v in clf.get_params().items() if k not in CALLER_PARAMS}
+        params = json.loads(json.dumps(params, default=os.fspath))
     except TypeError as exc:
         raise TypeError(
             f"The classes or parameters cannot be written as JSON ({exc}); use joblib for "
@@ -83,14 +98,17 @@ def save_model(clf, path, self_contained: bool = False) -> Path:
     }
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
                 "mmsentiment_version": __version__, "config": json.dumps(config)}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(path), metadata=metadata)
-    return path
+    return write_atomically(path, lambda tmp: save_file(state, str(tmp), metadata=metadata),
+                            overwrite=overwrite)
 
 
-def load_model(path, estimator_class, device: str | None = None):
+def load_model(path, estimator_class, device: str | None = None, cache_dir="auto",
+               trust_encoders: bool = False):
     """Read a classifier written by `save_model`; executes no code from the file.
+
+    Everything in the file is checked before use (`mmsentiment.model_files.check_config`,
+    the estimator's own parameter checks, tensor names and shapes against the network the
+    config describes); any problem raises a ``ValueError``.
 
     Parameters
     ----------
@@ -100,17 +118,27 @@ def load_model(path, estimator_class, device: str | None = None):
         The class to build (`MultimodalSentimentClassifier`).
     device : str, optional
         Overrides the saved ``device`` parameter.
+    cache_dir : "auto", str, Path or None, default="auto"
+        The loaded model's feature cache (never taken from the file).
+    trust_encoders : bool, default=False
+        Accept encoder names that are not installed offline (this may contact the model hub
+        or read local files that the file names).
 
     Returns
     -------
     MultimodalSentimentClassifier
     """
-    path = Path(path)
-    try:
-        from safetensors import safe_open
+    from safetensors import safe_open
 
+    path = Path(path)
+    if file_format(path) != "safetensors":
+        raise ValueError(f"{path} is a pickle, not a safetensors model file; a pickle runs "
+                         "code when loaded: use joblib.load only for files you trust.")
+    safetensors_header_length(path)
+    try:
         with safe_open(str(path), framework="pt") as fh:
             metadata = fh.metadata() or {}
+            shapes = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
     except (SafetensorError, OSError) as exc:
         raise ValueError(f"{path} is not a readable safetensors model file: {exc}") from exc
     if metadata.get("format") != FORMAT:
@@ -118,34 +146,39 @@ def load_model(path, estimator_class, device: str | None = None):
     version = metadata.get("format_version")
     if version != str(FORMAT_VERSION):
         raise ValueError(
-            f"{path} uses model-file format {version} (written by mmsentiment "
-            f"{metadata.get('mmsentiment_version')}); this mmsentiment reads format "
+            f"{path} uses model-file format {str(version)[:20]} (written by mmsentiment "
+            f"{str(metadata.get('mmsentiment_version'))[:20]}); this mmsentiment reads format "
             f"{FORMAT_VERSION}. Load it with the version that wrote it and refit or re-save."
         )
-    config = json.loads(metadata["config"])
-    params = config["params"]
+    names = estimator_class().get_params()
+    config = check_config(metadata.get("config", ""), names, trust_encoders=trust_encoders)
+    params = {**config["params"], "cache_dir": cache_dir}
     if device is not None:
         params["device"] = device
     clf = estimator_class(**params)
-    check_params(clf)
-    dtype = config["classes_dtype"]
-    clf.classes_ = np.asarray(config["classes"], dtype=None if dtype == "object" else dtype)
-    if dtype == "object":
-        clf.classes_ = clf.classes_.astype(object)
+    try:
+        check_params(clf)
+    except TypeError as exc:
+        raise ValueError(f"model file config: {exc}") from exc
+    referenced = tuple(config["referenced_encoders"])
+    if referenced and get_finetune(clf.finetune).trains_encoders:
+        raise ValueError(f"{path} leaves out trained encoder weights ({list(referenced)}).")
+    clf.classes_ = config["classes"]
     clf.n_features_in_ = config["n_features_in"]
     if config["feature_names_in"]:
         clf.feature_names_in_ = np.asarray(config["feature_names_in"], dtype=object)
     module = clf.build_module(len(clf.classes_))
-    state = load_file(str(path), device="cpu")
-    result = module.load_state_dict(state, strict=False)
-    referenced = tuple(config["referenced_encoders"])
-    missing = [k for k in result.missing_keys if not k.startswith(referenced)]
-    if missing or result.unexpected_keys:
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    missing = [k for k in expected if k not in shapes and not k.startswith(referenced)]
+    unexpected = [k for k in shapes if k not in expected or k.startswith(referenced)]
+    wrong = [k for k in shapes if k in expected and shapes[k] != expected[k]]
+    if missing or unexpected or wrong:
         raise ValueError(
             f"{path} does not match the network its config describes (missing "
-            f"{missing[:3]}, unexpected {result.unexpected_keys[:3]})."
-        )
-    wanted = params["device"]
+            f"{missing[:3]}, unexpected {unexpected[:3]}, wrong shape {wrong[:3]}).")
+    module.load_state_dict(load_file(str(path), device="cpu"), strict=False)
+    wanted = params.get("device", "auto")
+    wanted = "auto" if wanted == "accelerate" else wanted
     # A model saved on a GPU machine predicts on the CPU where no GPU is visible.
     target = "cpu" if wanted != "cpu" and not torch.cuda.is_available() else \
         resolve_device(wanted)
@@ -173,12 +206,12 @@ def pickle_state(state: dict) -> dict:
     if "net_" in state:
         buffer = io.BytesIO()
         state["_net_device"] = str(state["net_"].device)
-        torch.save(state.pop("net_"), buffer)
+        torch.save(state.pop("net_"), buffer, pickle_protocol=4)  # bytes stored as they are
         state["_net_bytes"] = buffer.getvalue()
     modules = {k: state.pop(k) for k in ENCODERS if isinstance(state.get(k), torch.nn.Module)}
     if modules:
         buffer = io.BytesIO()
-        torch.save(modules, buffer)
+        torch.save(modules, buffer, pickle_protocol=4)
         state["_module_bytes"] = buffer.getvalue()
     return state
 

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .inputs.columns import is_missing, is_missing_image, raw_columns
+from .inputs.columns import is_encodable, is_missing, is_missing_image, raw_columns
 from .inputs.images import DecompressionBomb, check_pixel_limit
+from .paths import open_regular_file
 
 LONG_TEXT_CHARS = 2000
 TINY_IMAGE_PX = 32
@@ -86,10 +87,8 @@ def _inspect_image(value) -> tuple[str | None, str | None]:
     path = os.fspath(value)
     if not os.path.exists(path):
         return "missing_image_file", path
-    if os.path.getsize(path) == 0:
-        return "unreadable_image", f"{path}: empty file"
     try:
-        with Image.open(path) as img:
+        with open_regular_file(path) as fh, Image.open(fh) as img:
             check_pixel_limit(img)
             mode, size, frames = img.mode, img.size, getattr(img, "n_frames", 1)
             img.draft("RGB", (64, 64))
@@ -163,6 +162,8 @@ def validate(X, y=None, text_column: str = "text", image_column: str = "image_pa
             add("text_not_string", i, repr(t))
         elif not t.strip():
             add("blank_text", i)
+        elif not is_encodable(t):
+            add("unencodable_text", i, repr(t[:40]))
         elif len(t) > LONG_TEXT_CHARS:
             add("long_text", i, f"{len(t)} chars")
     image_rows = []
@@ -193,14 +194,17 @@ def validate(X, y=None, text_column: str = "text", image_column: str = "image_pa
         "missing_text": ("warning", "text is None/NaN: treated as a missing text"),
         "blank_text": ("warning", "text is empty or whitespace: treated as a missing text"),
         "text_not_string": ("error", "text is neither a string nor missing: fit raises"),
+        "unencodable_text": ("error", "text holds a lone surrogate (not valid Unicode, often "
+                                      "from a broken decode): fit raises"),
         "long_text": ("info", f"over {LONG_TEXT_CHARS} characters: truncated to the text "
                               "encoder's maximum length in tokens"),
         "missing_image": ("warning", "image is None/NaN/'': treated as a missing image"),
         "image_not_path": ("error", "image is neither a path, a PIL image nor missing"),
         "missing_image_file": ("error", "file not found: fit raises (on_bad_image='raise') "
                                         "or treats it as missing ('blank')"),
-        "unreadable_image": ("error", "empty, truncated, corrupt or not an image: fit raises "
-                                      "or, with on_bad_image='blank', treats it as missing"),
+        "unreadable_image": ("error", "empty, truncated, corrupt, not an image, not a regular "
+                                      "file or too large: fit raises or, with "
+                                      "on_bad_image='blank', treats it as missing"),
         "decompression_bomb": ("error", "more pixels than PIL.Image.MAX_IMAGE_PIXELS: refused "
                                         "like an unreadable image"),
         "tiny_image": ("warning", f"smaller than {TINY_IMAGE_PX} px on a side: upscaled, "
@@ -220,13 +224,18 @@ def validate(X, y=None, text_column: str = "text", image_column: str = "image_pa
             "info", "converted_images", sum(converted.values()), [],
             f"non-RGB or animated images, converted to RGB (first frame): {dict(converted)}"))
     if y is not None:
-        y = np.asarray(y)
+        y = np.asarray(y, dtype=object)  # keeps NaN a NaN among strings
         if len(y) != len(texts):
             report.problems.append(Problem(
                 "error", "length_mismatch", abs(len(y) - len(texts)), [],
                 f"X has {len(texts)} rows, y has {len(y)}"))
         else:
-            counts = Counter(y.tolist())
+            unlabelled = [i for i, v in enumerate(y.tolist()) if is_missing(v)]
+            if unlabelled:
+                report.problems.append(Problem(
+                    "error", "missing_label", len(unlabelled), unlabelled[:5],
+                    "label is None/NaN: fit raises (drop these rows or label them)"))
+            counts = Counter(v for v in y.tolist() if not is_missing(v))
             if len(counts) < 2:
                 report.problems.append(Problem(
                     "error", "single_class", len(y), [], f"y holds one class: {dict(counts)}"))

@@ -278,3 +278,19 @@ def test_validate_clean_data(small):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert validate(X.rename(columns={"text": "t"})).problems[0].kind == "missing_column"
+
+
+def test_validate_names_what_fit_would_refuse(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.png")
+    df = pd.DataFrame({"text": ["fine", "broken \ud83d", "ok"],
+                       "image_path": [str(tmp_path / "pipe.png"), None, "/dev/zero"]},
+                      dtype=object)  # pandas' own string dtype refuses a lone surrogate
+    report = validate(df, y=["a", float("nan"), "b"])
+    kinds = {p.kind: p for p in report.problems}
+    assert not report.ok
+    assert kinds["unencodable_text"].rows == [1]
+    assert kinds["unreadable_image"].rows == [0, 2]
+    assert "not a regular file" in kinds["unreadable_image"].message
+    assert kinds["missing_label"].rows == [1]

@@ -15,8 +15,10 @@ import pandas as pd
 import pytest
 
 from mmsentiment import MultimodalSentimentClassifier, load_demo
-from mmsentiment.cli import build_parser, main, read_table
+from mmsentiment.cli import build_parser, main
+from mmsentiment.cli_files import read_table
 from mmsentiment.cli_options import docstring_parameters, estimator_params, first_sentence
+from mmsentiment.model_files import file_format
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -337,3 +339,32 @@ def test_benchmark_report_adds_the_lever_screen(tmp_path, benchmarks):
     assert "| **ls0.1** | label smoothing 0.1 | 3 | 50.0 ± 0.0 | 40.0 ± 0.0 | 30.0 ± 0.0 " \
            "| +0.0 | 83.3 | 100.0 | 60 ± 0 |" in page
     assert "All 5 fitted models averaged together reach 100.0 % dev accuracy." in page
+
+
+def test_outputs_are_never_replaced_without_force(files, tmp_path, capsys):
+    folder, train, test, model = files
+    mine = tmp_path / "mine.csv"
+    mine.write_text("precious,data\n1,2\n")
+    args = ["--finetune", "frozen", "--epochs", "1", "--verbose", "0"]
+    assert main(["train", str(folder / "train.csv"), "-o", str(mine), *args]) == 1
+    assert "ends in .safetensors" in capsys.readouterr().err
+    assert mine.read_text() == "precious,data\n1,2\n"
+    existing = tmp_path / "m.joblib"
+    existing.write_bytes(b"old")
+    assert main(["train", str(folder / "train.csv"), "-o", str(existing), *args]) == 1
+    assert "--force" in capsys.readouterr().err and existing.read_bytes() == b"old"
+    assert main(["train", str(folder / "train.csv"), "-o", str(existing), "--force",
+                 *args]) == 0
+    assert file_format(existing) == "pickle"
+    assert main(["predict", str(model), str(folder / "test.parquet"), "-o", str(mine)]) == 1
+    assert mine.read_text() == "precious,data\n1,2\n"
+    assert main(["predict", str(model), str(folder / "test.parquet"), "-o", str(mine),
+                 "--force"]) == 0
+    assert len(pd.read_csv(mine)) == len(test)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_csv_cells_reading_na_stay_texts(tmp_path):
+    (tmp_path / "posts.csv").write_text("text,image_path,label\nNA,,a\nnull,,b\n,,a\n")
+    df = read_table(tmp_path / "posts.csv", "image_path")
+    assert df["text"].tolist()[:2] == ["NA", "null"] and pd.isna(df["text"][2])

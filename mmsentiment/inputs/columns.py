@@ -115,19 +115,42 @@ def is_missing_image(value) -> bool:
     return is_missing(value) or (isinstance(value, str) and not value.strip())
 
 
+def is_encodable(text: str) -> bool:
+    """Whether ``text`` is valid Unicode (no lone surrogates), as every tokenizer needs.
+
+    Examples
+    --------
+    >>> is_encodable("fine"), is_encodable("broken " + chr(0xD83D))
+    (True, False)
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def clean_texts(texts: list) -> list:
     """The texts, with ``None`` for each that is None, NaN, empty or whitespace.
 
     Raises
     ------
     ValueError
-        If a text is neither a string nor missing; the message names the first few.
+        If a text is neither a string nor missing, or is not valid Unicode (a lone
+        surrogate); the message names the first few rows.
     """
     bad = [(i, t) for i, t in enumerate(texts) if not (isinstance(t, str) or is_missing(t))]
     if bad:
         raise ValueError(
             f"{len(bad)} text(s) are neither strings nor missing values ({rows_text(bad)}); "
             "convert the column to str, or use None/NaN for a missing text."
+        )
+    broken = [(i, t) for i, t in enumerate(texts) if isinstance(t, str) and not is_encodable(t)]
+    if broken:
+        raise ValueError(
+            f"{len(broken)} text(s) are not valid Unicode (a lone surrogate, often left by a "
+            f"broken decode): {rows_text(broken)}. Repair them, e.g. "
+            "text.encode('utf-8', 'replace').decode('utf-8')."
         )
     return [None if is_missing(t) or not t.strip() else t for t in texts]
 

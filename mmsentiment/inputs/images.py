@@ -18,6 +18,7 @@ from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
 from ..encoders.image import ImagePreprocessing
+from ..paths import open_regular_file
 from .columns import MAX_ERRORS_SHOWN
 
 IMAGE_POLICIES = ("raise", "blank")
@@ -69,7 +70,10 @@ def load_image(image, prep: ImagePreprocessing) -> np.ndarray:
     Raises
     ------
     OSError
-        If the file is missing, empty, truncated or not an image.
+        If the file is missing, truncated or not an image.
+    ValueError
+        If it is not a regular file (a FIFO, a device), is empty, or is larger than
+        `mmsentiment.paths.MAX_FILE_BYTES`.
     DecompressionBomb
         If the image has more pixels than ``PIL.Image.MAX_IMAGE_PIXELS`` (a
         ``ValueError``; above twice that limit PIL raises its own
@@ -78,7 +82,7 @@ def load_image(image, prep: ImagePreprocessing) -> np.ndarray:
     if isinstance(image, Image.Image):
         image.load()
         return _prepare(image, prep)
-    with Image.open(os.fspath(image)) as img:
+    with open_regular_file(image) as fh, Image.open(fh) as img:
         check_pixel_limit(img)
         # JPEG draft mode decodes at a reduced scale directly: much faster for large photos.
         img.draft("RGB", (prep.resize_to, prep.resize_to))

@@ -24,3 +24,8 @@ def test_missing_values_become_none():
     assert texts == ["ok", None, None, None]
     assert images == ["a.jpg", None, None, "b"]
     assert is_missing(pd.NA) and not is_missing("")
+
+
+def test_invalid_unicode_is_named_by_row():
+    with pytest.raises(ValueError, match=r"not valid Unicode.*row 1"):
+        extract_columns([["fine", None], ["broken \ud83d", None]], "text", "image_path")

@@ -75,3 +75,19 @@ def test_resize_filter_follows_the_model_config():
     bicubic = load_image(gradient, ImagePreprocessing(**prep))
     bilinear = load_image(gradient, ImagePreprocessing(**prep, interpolation="bilinear"))
     assert bicubic.shape == bilinear.shape and not np.array_equal(bicubic, bilinear)
+
+
+def test_only_regular_files_are_read(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.jpg"
+    with open(big, "wb") as fh:  # sparse: large on paper, nothing written
+        fh.truncate((64 << 20) + 1)
+    images = [str(fifo), "/dev/zero", str(big), str(tmp_path)]
+    pixels, present, failures = load_images(images, PREP)  # returns: nothing blocks
+    assert not present.any()
+    reasons = [reason for _, _, reason in failures]
+    assert "not a regular file" in reasons[0] and "not a regular file" in reasons[1]
+    assert "above the limit" in reasons[2] and "not a regular file" in reasons[3]
