@@ -25,7 +25,7 @@ import time
 import traceback
 from pathlib import Path
 
-from .cli_files import CLIError, load_model, read_table, save_model, write_table
+from .cli_files import CLIError, load_model, read_table, save_figure, save_model, write_table
 from .cli_options import estimator_params, parse_param, train_options
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 3, 130
@@ -66,7 +66,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.plot:
         from .plots import plot_training_curves
 
-        plot_training_curves(clf).savefig(args.plot, dpi=120, bbox_inches="tight")
+        save_figure(plot_training_curves(clf), args.plot, force=args.force)
         print(f"Training curves: {args.plot}")
     return 0
 
@@ -108,8 +108,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.confusion_matrix:
         from .plots import plot_confusion_matrix
 
-        plot_confusion_matrix(y, pred, labels=list(clf.classes_)).savefig(
-            args.confusion_matrix, dpi=120, bbox_inches="tight")
+        save_figure(plot_confusion_matrix(y, pred, labels=list(clf.classes_)),
+                    args.confusion_matrix, force=args.force)
         print(f"Confusion matrix: {args.confusion_matrix}")
     return 0
 
@@ -144,7 +144,6 @@ def _cache(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import joblib
     from sklearn.metrics import accuracy_score, classification_report, f1_score
     from sklearn.model_selection import train_test_split
 
@@ -166,9 +165,8 @@ def _demo(args: argparse.Namespace) -> int:
           f"{f1_score(y_test, pred, average='weighted', zero_division=0):.3f}")
     print(classification_report(y_test, pred, digits=3, zero_division=0))
     out = Path(args.output) if args.output else Path(tempfile.mkdtemp()) / "demo.joblib"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(clf, out)
-    loaded = joblib.load(out)
+    out = save_model(clf, out, force=args.force)
+    loaded = load_model(out, allow_pickle=True)  # the pickle this command just wrote
     sample = X_test.iloc[:3]
     for (text, _), label, proba in zip(sample.itertuples(index=False),
                                        loaded.predict(sample), loaded.predict_proba(sample)):
@@ -261,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("data", help="CSV / Parquet / JSON Lines file with labels")
     evaluate.add_argument("--label-column", default="label")
     evaluate.add_argument("--confusion-matrix", help="write the confusion matrix to this PNG")
+    evaluate.add_argument("--force", action="store_true", help="replace an existing PNG")
     evaluate.set_defaults(func=_evaluate)
 
     check = sub.add_parser("validate", help="check a data file without training",
@@ -285,7 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="train on the built-in demo set, evaluate, save, "
                                        "reload and predict (offline, about a minute)")
     demo.add_argument("--epochs", type=int, default=4, help="training epochs (default 4)")
-    demo.add_argument("--output", help="where to save the model (default: a temp folder)")
+    demo.add_argument("--output", help="where to save the model: .joblib, .pkl or "
+                                       ".safetensors (default: a temp folder)")
+    demo.add_argument("--force", action="store_true", help="replace an existing file")
     demo.add_argument("--verbose", type=int, default=1, help="0 hides the progress bars")
     demo.set_defaults(func=_demo)
 

@@ -128,8 +128,8 @@ def save_model(clf, path: str | Path, force: bool = False) -> Path:
     if path.exists() and not force:
         raise CLIError(f"{path} exists; pass --force to replace it")
     if suffix == ".safetensors":
-        return clf.save(path)
-    return write_atomically(path, lambda tmp: joblib.dump(clf, tmp))
+        return clf.save(path, overwrite=force)
+    return write_atomically(path, lambda tmp: joblib.dump(clf, tmp), overwrite=force)
 
 
 def load_model(path: str | Path, allow_pickle: bool = False, trust_encoders: bool = False):
@@ -171,3 +171,25 @@ def load_model(path: str | Path, allow_pickle: bool = False, trust_encoders: boo
     if not isinstance(clf, MultimodalSentimentClassifier):
         raise CLIError(f"{path} holds a {type(clf).__name__}, not a model")
     return clf
+
+
+def save_figure(fig, path: str | Path, force: bool = False) -> Path:
+    """Write a matplotlib figure as PNG through a temporary file; keep an existing file
+    unless ``force``.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    path, force
+        As for `save_model`.
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    if path.exists() and not force:
+        raise CLIError(f"{path} exists; pass --force to replace it")
+    return write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120,
+                                                          bbox_inches="tight"))

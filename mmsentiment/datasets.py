@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .paths import open_regular_file
+
 DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
 SPLITS_DIR = Path(__file__).resolve().parent / "splits"
 MVSA_LABELS = ("positive", "neutral", "negative")
@@ -37,7 +39,7 @@ def load_demo(return_X_y: bool = False):
     >>> sorted(df["label"].unique())
     ['negative', 'neutral', 'positive']
     """
-    df = pd.read_csv(DEMO_DIR / "posts.csv")
+    df = pd.read_csv(DEMO_DIR / "posts.csv", keep_default_na=False, na_values=[""])
     df["image_path"] = [str(DEMO_DIR / p) for p in df.pop("image")]
     df = df[["id", "text", "image_path", "label"]]
     if return_X_y:
@@ -46,7 +48,10 @@ def load_demo(return_X_y: bool = False):
 
 
 def _read_text(path: Path) -> str:
-    raw = path.read_bytes()
+    if path.stat().st_size == 0:
+        return ""
+    with open_regular_file(path, max_bytes=1 << 20) as fh:  # a tweet is a few hundred bytes
+        raw = fh.read()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-import stat
+import re
 import struct
 import tempfile
 from collections.abc import Callable
@@ -27,8 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from .encoders.registry import OFFLINE_IMAGE_ENCODERS, OFFLINE_TEXT_ENCODERS, canonical_text_name
+from .paths import open_regular_file
 
 MAX_HEADER_BYTES = 16 << 20
+MAX_MODEL_BYTES = 64 << 30
 MAX_CLASSES = 10_000
 MAX_LABEL_CHARS = 1_000
 ENCODERS = ("text_encoder", "image_encoder")
@@ -70,16 +72,14 @@ def file_format(path) -> str:
     """
     path = Path(path)
     try:
-        info = path.stat()
+        with open_regular_file(path, max_bytes=MAX_MODEL_BYTES) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            head = fh.read(9)
     except OSError as exc:
-        raise ValueError(f"{path}: no such model file ({exc.strerror})") from exc
-    if not stat.S_ISREG(info.st_mode):
-        raise ValueError(f"{path} is not a regular file")
-    with open(path, "rb") as fh:
-        head = fh.read(9)
+        raise ValueError(f"{path}: cannot open the model file ({exc.strerror})") from exc
     if len(head) == 9:
         (length,) = struct.unpack("<Q", head[:8])
-        if head[8:9] == b"{" and length <= info.st_size - 8:
+        if head[8:9] == b"{" and length <= size - 8:
             return "safetensors"
     if head.startswith(PICKLE_MAGIC):
         return "pickle"
@@ -165,17 +165,21 @@ def check_config(text: str, param_names, trust_encoders: bool = False) -> dict:
             _fail(f"{name}={value!r} is not installed offline; loading it could contact the "
                   "model hub or read local files. Pass trust_encoders=True (CLI: "
                   "--trust-encoders) for a file you trust.")
+    device = params.get("device", "auto")
+    if not (isinstance(device, str) and re.fullmatch(r"auto|cpu|cuda(:\d{1,3})?|accelerate",
+                                                      device)):
+        _fail(f"device must be auto, cpu, cuda, cuda:N or accelerate, got {str(device)[:20]!r}")
     config["params"] = {k: v for k, v in params.items() if k not in CALLER_PARAMS}
     config["classes"] = _classes(config["classes"], config["classes_dtype"])
-    if config["n_features_in"] != 2 or isinstance(config["n_features_in"], bool):
+    if type(config["n_features_in"]) is not int or config["n_features_in"] != 2:
         _fail("n_features_in must be 2 (a text and an image column)")
     names = config["feature_names_in"]
     if not (isinstance(names, list) and len(names) in (0, 2)
             and all(isinstance(n, str) and len(n) <= MAX_LABEL_CHARS for n in names)):
         _fail("feature_names_in must be empty or two column names")
     referenced = config["referenced_encoders"]
-    if not (isinstance(referenced, list) and set(referenced) <= set(ENCODERS)
-            and len(set(referenced)) == len(referenced)):
+    if not (isinstance(referenced, list) and all(isinstance(r, str) for r in referenced)
+            and set(referenced) <= set(ENCODERS) and len(set(referenced)) == len(referenced)):
         _fail(f"referenced_encoders must list some of {ENCODERS}")
     return config
 
@@ -202,9 +206,25 @@ def _classes(classes, dtype) -> np.ndarray:
             out = np.asarray(classes, dtype=kind)
         except (ValueError, OverflowError) as exc:
             _fail(f"classes do not fit classes_dtype ({exc})")
+    if out.dtype.kind == "f" and not np.isfinite(out).all():
+        _fail("a class label is not a finite number")
     if len(set(out.tolist())) != len(out):
         _fail("classes repeat")
     return out
+
+
+def _link_new(tmp: str, path: Path) -> None:
+    """Put ``tmp`` at ``path`` unless a file is there, even one that appeared meanwhile."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(f"{path} exists; pass --force (overwrite=True) to replace it") \
+            from None
+    except OSError:  # a file system without hard links: check, then rename
+        if path.exists():
+            raise FileExistsError(f"{path} exists; pass --force (overwrite=True) to replace "
+                                  "it") from None
+        os.replace(tmp, path)
 
 
 def write_atomically(path, write: Callable[[Path], None], overwrite: bool = True) -> Path:
@@ -231,7 +251,13 @@ def write_atomically(path, write: Callable[[Path], None], overwrite: bool = True
     os.close(fd)
     try:
         write(Path(tmp))
-        os.replace(tmp, path)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would have made it
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _link_new(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

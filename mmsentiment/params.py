@@ -54,6 +54,16 @@ def check_params(est) -> None:
                                ("modality_dropout", lambda v: 0 <= v <= 0.5, "[0, 0.5]")):
         if not ok(getattr(est, name)):
             raise ValueError(f"{name} must be in {interval}, got {getattr(est, name)!r}")
+    for name in ("lr", "text_encoder_lr", "image_encoder_lr", "weight_decay"):
+        value = getattr(est, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not 0 <= value < float("inf"):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    if isinstance(est.warmup, bool) or not isinstance(est.warmup, (int, float)) or \
+            not 0 <= est.warmup <= 1:
+        raise ValueError(f"warmup must be in [0, 1], got {est.warmup!r}")
+    if isinstance(est.patience, bool) or not isinstance(est.patience, int) or est.patience < 1:
+        raise ValueError(f"patience must be a positive int, got {est.patience!r}")
     if not est.auxiliary_weight >= 0:
         raise ValueError(f"auxiliary_weight must be >= 0, got {est.auxiliary_weight!r}")
     Precision(est.precision)  # checks the name

@@ -99,6 +99,14 @@ def test_a_trusted_pickle_loads_with_the_flag(saved, tmp_path, small, capsys):
     (lambda c: c["params"].update(modality_dropout=7), "modality_dropout must be in"),
     (lambda c: c["params"].update(shell="rm -rf /"), "unknown"),
     (lambda c: c.update(classes=["a", "a", "b"]), "classes repeat"),
+    (lambda c: c.update(referenced_encoders=[{"a": 1}]), "referenced_encoders"),
+    (lambda c: c.update(referenced_encoders=[[1]]), "referenced_encoders"),
+    (lambda c: c.update(classes=[float("nan"), float("nan")], classes_dtype="<f8"),
+     "not a finite number"),
+    (lambda c: c.update(n_features_in=2.0), "n_features_in"),
+    (lambda c: c["params"].update(device="meta"), "device must be"),
+    (lambda c: c["params"].update(lr=float("inf")), "lr must be a finite number"),
+    (lambda c: c["params"].update(patience=0), "patience must be a positive int"),
 ])
 def test_crafted_configs_are_refused(saved, tmp_path, edit, match):
     path = _with_config(saved, tmp_path, edit)
@@ -136,9 +144,23 @@ def test_tensor_shapes_are_checked_against_the_config(saved, tmp_path):
 
 def test_a_huge_header_is_refused_before_it_is_read(tmp_path):
     path = tmp_path / "huge.safetensors"
-    path.write_bytes(struct.pack("<Q", 1 << 40) + b"{" + b" " * 64)
-    with pytest.raises(ValueError):
+    claimed = (16 << 20) + 1  # within the file, above the header limit
+    with open(path, "wb") as fh:
+        fh.write(struct.pack("<Q", claimed) + b"{")
+        fh.truncate(claimed + 64)  # a sparse file: large on paper, nothing written
+    assert file_format(path) == "safetensors"
+    with pytest.raises(ValueError, match="its header claims"):
         MultimodalSentimentClassifier.load(path)
+
+
+def test_written_files_get_the_usual_permissions(saved, tmp_path):
+    *_, clf = saved
+    path = clf.save(tmp_path / "m.safetensors")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    with pytest.raises(FileExistsError):
+        clf.save(path, overwrite=False)
 
 
 json_values = st.recursive(
@@ -148,7 +170,7 @@ json_values = st.recursive(
     max_leaves=8)
 
 
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(target=st.sampled_from(["config", "params", "metadata", "bytes"]),
        key=st.text(max_size=12), value=json_values, drop=st.booleans(),
@@ -159,15 +181,15 @@ def test_random_header_edits_end_in_a_value_error(saved, tmp_path, monkeypatch, 
     config = json.loads(metadata["config"])
     params = config["params"]
     meta = dict(metadata)
-    if target == "config":
-        key = sorted(config)[len(key) % len(config)] if not drop else key
+    if target == "config":  # replace or drop a real key, or add an unknown one
+        key = sorted(config)[len(key) % len(config)] if len(key) % 3 else key
         config.pop(key, None) if drop else config.__setitem__(key, value)
     elif target == "params":
         key = sorted(params)[len(key) % len(params)]
         params.pop(key) if drop else params.__setitem__(key, value)
-    elif target == "metadata":
-        meta[sorted(meta)[len(key) % len(meta)]] = json.dumps(value)
     meta["config"] = json.dumps(config)
+    if target == "metadata":
+        meta[sorted(meta)[len(key) % len(meta)]] = json.dumps(value)
     folder = tmp_path / f"case-{offset}-{byte}"
     folder.mkdir(exist_ok=True)
     path = _write(folder, tensors, meta)

@@ -19,6 +19,7 @@ rewritten.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -29,9 +30,9 @@ import numpy as np
 from ..hashing import CACHE_LAYOUT_VERSION
 from ..paths import default_cache_dir, open_regular_file
 
-# Encoder folders start with these (`TextEncoder.cache_key`, `ImageEncoder.cache_key`); a
-# folder's LAYOUT file names the layout version that wrote it.
-PREFIXES = ("text-", "image-")
+# Encoder folders are named like this (`TextEncoder.cache_key`, `ImageEncoder.cache_key`);
+# a folder's LAYOUT file names the layout version that wrote it.
+KEY_PATTERN = re.compile(r"(text|image)-.+-[0-9a-f]{20}")
 LAYOUT_FILE = "LAYOUT"
 DEFAULT_MAX_BYTES = 10 << 30
 # How many bytes one process writes between two checks of the size cap.
@@ -142,7 +143,9 @@ class FeatureCache:
         try:
             if not (self.folder / LAYOUT_FILE).is_file():
                 self.folder.mkdir(parents=True, exist_ok=True)
-                (self.folder / LAYOUT_FILE).write_text(str(CACHE_LAYOUT_VERSION))
+                layout = self.folder / f"{LAYOUT_FILE}.{os.getpid()}.tmp"
+                layout.write_text(str(CACHE_LAYOUT_VERSION))
+                os.replace(layout, self.folder / LAYOUT_FILE)
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
             with os.fdopen(fd, "wb") as fh:
@@ -162,13 +165,19 @@ class FeatureCache:
         self._written += value.nbytes
         if self._written >= PRUNE_EVERY_BYTES:
             self._written = 0
-            prune(self.root, max_cache_bytes())
+            try:
+                prune(self.root, max_cache_bytes())
+            except OSError as exc:  # another process's files, a shared folder: go on
+                warnings.warn(f"Pruning the feature cache at {self.root} failed ({exc}).",
+                              UserWarning, stacklevel=2)
 
 
 def _encoder_folders(root: Path) -> list[Path]:
+    """The folders under ``root`` named as encoder keys are (``text-<name>-<20 hex>``): a
+    user's own ``image-assets`` folder is never taken for one."""
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIXES))
+    return sorted(p for p in root.iterdir() if p.is_dir() and KEY_PATTERN.fullmatch(p.name))
 
 
 def max_cache_bytes() -> int:
@@ -196,7 +205,7 @@ def cache_info(root) -> dict:
     for folder in _encoder_folders(root):
         sizes = [size for _, size, _ in _entries_in([folder])]
         folders[folder.name] = {"entries": len(sizes), "bytes": sum(sizes),
-                                "layout": "current" if _current(folder) else "old"}
+                                "layout": "old" if _old(folder) else "current"}
     return {"root": str(root), "folders": folders,
             "entries": sum(f["entries"] for f in folders.values()),
             "bytes": sum(f["bytes"] for f in folders.values())}
@@ -213,11 +222,14 @@ def _entries_in(folders):
             yield path, info.st_size, info.st_mtime
 
 
-def _current(folder: Path) -> bool:
+def _old(folder: Path) -> bool:
+    """Whether ``folder`` was written by another layout version (its LAYOUT file says so; a
+    folder without one, being created or from before LAYOUT files, is not taken for old)."""
     try:
-        return (folder / LAYOUT_FILE).read_text().strip() == str(CACHE_LAYOUT_VERSION)
+        layout = (folder / LAYOUT_FILE).read_text().strip()
     except OSError:
         return False
+    return bool(layout) and layout != str(CACHE_LAYOUT_VERSION)
 
 
 def prune(root, max_bytes: int | None = None) -> int:
@@ -239,7 +251,7 @@ def prune(root, max_bytes: int | None = None) -> int:
     limit = max_cache_bytes() if max_bytes is None else max_bytes
     removed = 0
     for folder in _encoder_folders(root):
-        if not _current(folder):
+        if _old(folder):
             removed += sum(size for _, size, _ in _entries_in([folder]))
             shutil.rmtree(folder, ignore_errors=True)
     entries = sorted(_entries_in(_encoder_folders(root)), key=lambda e: e[2])

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -23,7 +24,8 @@ from torch import nn
 
 from ..hashing import fingerprint as fingerprint_values
 from ..hashing import image_key, module_code
-from ..model_files import write_atomically
+from ..model_files import MAX_MODEL_BYTES, write_atomically
+from ..paths import open_regular_file
 
 STAMP = "fit.json"
 COMMIT = "commit.json"
@@ -79,9 +81,12 @@ class AtomicCheckpoint(Checkpoint):
 
     def save_model(self, net):
         final = Path(self.dirname)
-        staging = final / ".staging"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+        try:
+            staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=final))
+        except OSError as exc:
+            warnings.warn(f"Could not write the checkpoint of epoch {len(net.history)} to "
+                          f"{final} ({exc}); training goes on.", UserWarning, stacklevel=2)
+            return
         self.dirname = str(staging)
         try:
             super().save_model(net)
@@ -105,16 +110,20 @@ class AtomicCheckpoint(Checkpoint):
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular_file(path, max_bytes=MAX_MODEL_BYTES) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
 
 
-def _committed(folder: Path) -> bool:
-    """Whether the checkpoint in ``folder`` has a commit whose files all match it."""
+def _committed(folder: Path, names: set[str]) -> bool:
+    """Whether the checkpoint in ``folder`` has a commit that lists exactly the files
+    ``names`` and whose files all match it."""
     commit = json.loads((folder / COMMIT).read_text())
-    return all(_sha256(folder / name) == digest for name, digest in commit["files"].items())
+    files = commit.get("files") if isinstance(commit, dict) else None
+    if not isinstance(files, dict) or set(files) != names:
+        return False
+    return all(_sha256(folder / name) == digest for name, digest in files.items())
 
 
 def _move_aside(folder: Path, reason: str) -> None:
@@ -159,9 +168,10 @@ def resume(net, folder, fingerprint: str, max_epochs: int, verbose: int = 0) -> 
         try:
             previous = json.loads(stamp.read_text())
             ours = previous.get("fingerprint") == fingerprint and not previous.get("finished")
-            if ours and not _committed(folder):
+            files = {"params.pt", "optimizer.pt", "criterion.pt", "history.json"}
+            if ours and not _committed(folder, files):
                 raise ValueError("its files do not match its commit")
-        except (OSError, ValueError, KeyError, AttributeError) as exc:
+        except (OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
             _move_aside(folder, f"{type(exc).__name__}: {exc}")
             ours = False
         if ours:

@@ -152,29 +152,34 @@ def test_prune_removes_old_layouts_then_the_oldest_entries(tmp_path):
 
     from mmsentiment.inputs.cache import cache_info, clear, prune
 
-    cache = FeatureCache(tmp_path, "image-demo", (256,), "float32")
+    key = "image-demo-" + "0" * 20
+    cache = FeatureCache(tmp_path, key, (256,), "float32")
     for k in range(4):
         cache.put(f"k{k}", np.zeros(256, dtype="float32"))
         os.utime(cache._path(f"k{k}"), (1000 + k, 1000 + k))
-    old = tmp_path / "text-old-layout" / "ab"
-    old.mkdir(parents=True)
-    np.save(old / "abc.npy", np.zeros(4, dtype="float32"))
-    (tmp_path / "keep-me.txt").write_text("not ours")
+    old = tmp_path / ("text-old-" + "1" * 20)
+    (old / "ab").mkdir(parents=True)
+    np.save(old / "ab" / "abc.npy", np.zeros(4, dtype="float32"))
+    (old / "LAYOUT").write_text("0")  # written by another layout version
+    mine = tmp_path / "image-assets" / "ab"  # a user's folder that looks a little like ours
+    mine.mkdir(parents=True)
+    np.save(mine / "photo.npy", np.zeros(4, dtype="float32"))
     info = cache_info(tmp_path)
-    assert info["folders"]["text-old-layout"]["layout"] == "old"
-    assert info["folders"]["image-demo"]["entries"] == 4
+    assert info["folders"][old.name]["layout"] == "old"
+    assert info["folders"][key]["entries"] == 4 and "image-assets" not in info["folders"]
     entry = cache._path("k0").stat().st_size
     prune(tmp_path, max_bytes=2 * entry)
-    assert not (tmp_path / "text-old-layout").exists()
+    assert not old.exists()
     assert [cache.get(f"k{k}") is not None for k in range(4)] == [False, False, True, True]
     assert clear(tmp_path) > 0 and cache_info(tmp_path)["entries"] == 0
-    assert (tmp_path / "keep-me.txt").exists()
+    assert (mine / "photo.npy").exists()
 
 
 def test_cache_command(tmp_path, capsys):
     from mmsentiment.cli import main
 
-    FeatureCache(tmp_path, "text-demo", (3,), "float32").put("aa", np.ones(3, "float32"))
+    key = "text-demo-" + "a" * 20
+    FeatureCache(tmp_path, key, (3,), "float32").put("aa", np.ones(3, "float32"))
     assert main(["cache", "info", "--dir", str(tmp_path)]) == 0
     assert "1 entries" in capsys.readouterr().out
     assert main(["cache", "prune", "--dir", str(tmp_path), "--max-size", "0"]) == 0
