@@ -122,9 +122,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         ``"accelerate"`` hands device placement and data parallelism to Hugging Face
         accelerate, for scripts run with ``accelerate launch`` (docs/scaling.md).
     precision : {"32", "bf16", "fp16"}, default="32"
-        Arithmetic of the forward pass in training and prediction: float32, or mixed
-        precision through ``torch.autocast`` (`mmsentiment.training.Precision`); the
-        weights stay float32.
+        Arithmetic of the forward pass: float32, or mixed precision through
+        ``torch.autocast`` (`mmsentiment.training.Precision`); weights stay float32.
     callbacks : list of skorch callbacks or (name, callback) pairs, optional
         Further skorch callbacks for the training run (loggers such as
         ``skorch.callbacks.TensorBoard``, or your own); each fit uses copies, run after the
@@ -393,6 +392,11 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Logarithms of `predict_proba` (``-inf`` where a probability is 0)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
     # ------------------------------------------------------------------ persistence
     def __getstate__(self) -> dict:
         return pickle_state(self.__dict__)
@@ -401,10 +405,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         self.__dict__.update(unpickle_state(state))
 
     def save(self, path, self_contained: bool = False, overwrite: bool = True) -> Path:
-        """Save the fitted model as one safetensors file (weights + JSON config).
-
-        Loading it runs no code, unlike a pickle. Encoders that did not train are stored
-        by name and reloaded from their pretrained weights unless ``self_contained``.
+        """Save the fitted model as one safetensors file (weights + JSON config), which runs
+        no code when loaded; encoders that did not train are stored by name.
 
         Parameters
         ----------
@@ -413,7 +415,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         self_contained : bool, default=False
             Store frozen encoders' weights as well.
         overwrite : bool, default=True
-            Replace an existing file (it is written under a temporary name first).
+            Replace an existing file (written under a temporary name, then renamed).
 
         Returns
         -------
@@ -424,10 +426,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     @classmethod
     def load(cls, path, device: str | None = None, cache_dir="auto",
              trust_encoders: bool = False) -> MultimodalSentimentClassifier:
-        """Load a model written by `save`; no code from the file runs.
-
-        A crafted, damaged or other-version file raises a ``ValueError`` before anything is
-        built (`mmsentiment.model_files`). A GPU-trained model loads on a CPU-only machine.
+        """Load a model written by `save`: no code from the file runs, and a crafted, damaged
+        or other-version file raises a ``ValueError`` (`mmsentiment.model_files`).
 
         Parameters
         ----------

@@ -19,6 +19,7 @@ traceback), 2 a usage error, 3 ``validate`` found errors in the data, 130 interr
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from .cli_files import CLIError, load_model, read_table, save_figure, save_model, write_table
 from .cli_options import estimator_params, parse_param, train_options
+from .version import __version__
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 3, 130
 
@@ -82,11 +84,21 @@ def _model_and_data(args: argparse.Namespace, need_label: bool):
 
 def _predict(args: argparse.Namespace) -> int:
     clf, X, _ = _model_and_data(args, need_label=False)
+    settings = {k: v for k, v in (("batch_size", args.batch_size), ("device", args.device),
+                                  ("on_bad_image", args.on_bad_image)) if v is not None}
+    if settings:  # the same trained network, run with other settings
+        from .training import resolve_device
+
+        clf.set_params(**settings)
+        clf.attach_module(clf.net_.module_, resolve_device(clf.device))
     proba = clf.predict_proba(X)
     out = read_table(args.data)  # the input as it was, image paths not made absolute
     out["prediction"] = clf.classes_[proba.argmax(axis=1)]
     for j, label in enumerate(clf.classes_):
         out[f"proba_{label}"] = proba[:, j]
+    if args.output == "-":
+        out.to_csv(sys.stdout, index=False)
+        return 0
     path = write_table(out, args.output, force=args.force)
     print(f"Wrote {len(out)} predictions to {path}")
     return 0
@@ -97,14 +109,20 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     clf, X, y = _model_and_data(args, need_label=True)
     unseen = sorted(set(map(str, y)) - set(map(str, clf.classes_)))
-    if unseen:
-        raise CLIError(f"labels {unseen} were not seen in training (the model knows "
-                       f"{list(clf.classes_)})")
+    if unseen:  # counted wrong, as score() counts them
+        print(f"mmsentiment evaluate: labels {unseen} were not seen in training (the model "
+              f"knows {list(clf.classes_)}); their posts count as errors", file=sys.stderr)
     pred = clf.predict(X)
-    print(f"{len(y)} posts: accuracy {accuracy_score(y, pred):.4f}, weighted F1 "
-          f"{f1_score(y, pred, average='weighted', zero_division=0):.4f}, macro F1 "
-          f"{f1_score(y, pred, average='macro', zero_division=0):.4f}")
-    print(classification_report(y, pred, digits=4, zero_division=0))
+    scores = {"posts": len(y), "accuracy": accuracy_score(y, pred),
+              "weighted_f1": f1_score(y, pred, average="weighted", zero_division=0),
+              "macro_f1": f1_score(y, pred, average="macro", zero_division=0)}
+    if args.json:
+        report = classification_report(y, pred, zero_division=0, output_dict=True)
+        print(json.dumps({**scores, "report": report, "unseen_labels": unseen}))
+    else:
+        print(f"{len(y)} posts: accuracy {scores['accuracy']:.4f}, weighted F1 "
+              f"{scores['weighted_f1']:.4f}, macro F1 {scores['macro_f1']:.4f}")
+        print(classification_report(y, pred, digits=4, zero_division=0))
     if args.confusion_matrix:
         from .plots import plot_confusion_matrix
 
@@ -118,10 +136,16 @@ def _validate(args: argparse.Namespace) -> int:
     from .validation import validate
 
     df = read_table(args.data, args.image_column)
+    _columns(df, args, need_label=False)  # missing columns: name the flags that fix it
     y = df[args.label_column] if args.label_column in df.columns else None
     report = validate(df, y, text_column=args.text_column, image_column=args.image_column,
                       check_images=not args.skip_images)
-    print(report)
+    if args.json:
+        print(json.dumps({"ok": report.ok, "rows": report.n_rows,
+                          "problems": report.to_frame().to_dict(orient="records")},
+                         default=str))
+    else:
+        print(report)
     return 0 if report.ok else EXIT_INVALID
 
 
@@ -210,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Data: CSV, Parquet or JSON Lines with a text and an image-path column.",
         epilog="Exit codes: 0 ok, 1 error, 2 usage error, 3 validate found errors, "
                "130 interrupted.")
+    parser.add_argument("--version", action="version", version=f"mmsentiment {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -248,8 +273,15 @@ def build_parser() -> argparse.ArgumentParser:
     _model_trust(predict)
     predict.add_argument("data", help="CSV / Parquet / JSON Lines file")
     predict.add_argument("-o", "--output", required=True,
-                         help="output file (.csv, .parquet or .jsonl)")
+                         help="output file (.csv, .parquet or .jsonl), or - for CSV on "
+                              "standard output")
     predict.add_argument("--force", action="store_true", help="replace an existing file")
+    predict.add_argument("--batch-size", type=int, help="posts per batch (default: the "
+                                                        "model's)")
+    predict.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the model's)")
+    predict.add_argument("--on-bad-image", choices=["raise", "blank"],
+                         help="unreadable images: fail naming them, or predict without them "
+                              "(default: the model's)")
     predict.set_defaults(func=_predict)
 
     evaluate = sub.add_parser("evaluate", help="classification report (+ confusion matrix PNG)",
@@ -260,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--label-column", default="label")
     evaluate.add_argument("--confusion-matrix", help="write the confusion matrix to this PNG")
     evaluate.add_argument("--force", action="store_true", help="replace an existing PNG")
+    evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
     evaluate.set_defaults(func=_evaluate)
 
     check = sub.add_parser("validate", help="check a data file without training",
@@ -268,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("data", help="CSV / Parquet / JSON Lines file")
     _data_columns(check)
     check.add_argument("--skip-images", action="store_true", help="do not open the images")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.set_defaults(func=_validate)
 
     cache = sub.add_parser("cache", help="the feature cache: info, clear or prune",

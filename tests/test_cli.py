@@ -368,3 +368,56 @@ def test_csv_cells_reading_na_stay_texts(tmp_path):
     (tmp_path / "posts.csv").write_text("text,image_path,label\nNA,,a\nnull,,b\n,,a\n")
     df = read_table(tmp_path / "posts.csv", "image_path")
     assert df["text"].tolist()[:2] == ["NA", "null"] and pd.isna(df["text"][2])
+
+
+def test_version_and_python_dash_m():
+    import subprocess
+    import sys
+
+    from mmsentiment import __version__
+
+    done = subprocess.run([sys.executable, "-m", "mmsentiment", "--version"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == f"mmsentiment {__version__}"
+
+
+def test_predict_to_stdout_with_run_settings(files, capsys, tmp_path):
+    import io
+
+    folder, _, test, model = files
+    bad = test.copy()
+    bad.loc[bad.index[0], "image_path"] = str(tmp_path / "gone.jpg")
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["predict", str(model), str(tmp_path / "bad.csv"), "-o", "-"]) == 1
+    assert "could not be read" in capsys.readouterr().err
+    assert main(["predict", str(model), str(tmp_path / "bad.csv"), "-o", "-",
+                 "--on-bad-image", "blank", "--batch-size", "3", "--device", "cpu"]) == 0
+    out = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert len(out) == len(test) and {"prediction", "proba_positive"} <= set(out.columns)
+
+
+def test_json_reports_and_unseen_labels_count_as_errors(files, capsys, tmp_path):
+    import json
+
+    folder, _, test, model = files
+    odd = test.copy()
+    odd.loc[odd.index[:2], "label"] = "sarcastic"
+    odd.to_csv(tmp_path / "odd.csv", index=False)
+    assert main(["evaluate", str(model), str(tmp_path / "odd.csv"), "--json"]) == 0
+    captured = capsys.readouterr()
+    scores = json.loads(captured.out)
+    assert scores["posts"] == len(test) and scores["unseen_labels"] == ["sarcastic"]
+    assert 0 <= scores["accuracy"] <= (len(test) - 2) / len(test)
+    assert "sarcastic" in captured.err
+    assert main(["validate", str(folder / "train.csv"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True and report["rows"] > 0
+
+
+def test_validate_names_the_flags_for_missing_columns(tmp_path, capsys):
+    from mmsentiment.datasets import DEMO_DIR
+
+    assert main(["validate", str(DEMO_DIR / "posts.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "--image-column" in err and "classifier" not in err
+    assert main(["validate", str(DEMO_DIR / "posts.csv"), "--image-column", "image"]) == 0

@@ -251,3 +251,9 @@ def test_top_finetune_trains_on_precomputed_lower_layers(small):
     module.train()
     assert not lowest.training and top.training and not module.text_encoder.training
     assert clf.predict_proba(X).shape == (len(X), 3)
+
+
+def test_predict_log_proba(fitted, small):
+    X, _ = small
+    log_proba = fitted.predict_log_proba(X[:5])
+    np.testing.assert_allclose(np.exp(log_proba), fitted.predict_proba(X[:5]), rtol=1e-12)
