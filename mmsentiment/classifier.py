@@ -15,7 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from .inputs import extract_columns, label_indices, make_pipeline
+from .inputs import extract_columns, make_pipeline, training_columns
 from .nn import MultimodalNet, build_network, get_finetune
 from .params import check_params
 from .persistence import load_model, pickle_state, save_model, unpickle_state
@@ -277,7 +277,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             patience=self.patience, verbose=self.verbose, **run)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y, text_labels=None, image_labels=None) -> MultimodalSentimentClassifier:
+    def fit(self, X, y, sample_weight=None, text_labels=None,
+            image_labels=None) -> MultimodalSentimentClassifier:
         """Fine-tune the encoders and the fusion head on posts ``X`` with labels ``y``.
 
         Parameters
@@ -286,12 +287,13 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
             Texts and images (paths or PIL images).
         y : array-like of shape (n_samples,)
             Class labels of any hashable type.
+        sample_weight : array-like of shape (n_samples,), optional
+            Each post's weight in the loss (times its class weight).
         text_labels, image_labels : array-like of shape (n_samples,), optional
             Each post's label for its text alone and its image alone (e.g. `load_mvsa`'s
             ``text_label`` / ``image_label``), None where unknown: they train auxiliary
-            heads (``auxiliary_weight``). As fit parameters, grid searches and
-            ``cross_validate(..., params=...)`` split them with the posts. Ignored, with a
-            warning, when no encoder trains.
+            heads (``auxiliary_weight``); ignored, with a warning, when no encoder trains.
+            Grid searches and ``cross_validate(..., params=...)`` split all three.
 
         Returns
         -------
@@ -307,7 +309,7 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         texts, images = extract_columns(X, self.text_column, self.image_column)
         self.classes_ = encoder.classes_
         y_int = encoder.transform(y).astype(np.int64)
-        aux = self._auxiliary_labels(text_labels, image_labels, len(y_int))
+        columns = self._fit_columns(text_labels, image_labels, sample_weight, y)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         accelerator = make_accelerator() if self.device == "accelerate" else None
         device = device_name(accelerator.device) if accelerator else resolve_device(self.device)
@@ -315,11 +317,11 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         status = TrainingStatus()
         cuda = [torch.cuda.current_device()] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=cuda):
-            module = self.build_module(len(self.classes_), auxiliary=aux is not None,
-                                       seed=seed)
+            module = self.build_module(len(self.classes_), seed=seed,
+                                       auxiliary="text_label" in columns)
             self.pipeline_ = self._pipeline(module)
-            labels = dict(zip(("text_label", "image_label"), aux)) if aux else None
-            dataset = self.pipeline_.train_dataset(texts, images, module, y_int, device, labels)
+            dataset = self.pipeline_.train_dataset(texts, images, module, y_int, device,
+                                                   columns)
             train_idx, valid_idx = validation_split(y_int, self.validation_fraction, seed)
             if accelerator is not None:  # own dropout and flip masks in each process
                 torch.manual_seed(seed + accelerator.process_index)
@@ -331,7 +333,8 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
                 callbacks=[("status", status), *named_callbacks(self.callbacks)])
             left = 0 if self.checkpoint_dir is None else resume(
                 self.net_, self.checkpoint_dir,
-                fit_fingerprint(self.get_params(), texts, images, y, aux), self.max_epochs,
+                fit_fingerprint(self.get_params(), texts, images, y, columns.values()),
+                self.max_epochs,
                 self.verbose)
             train = dataset.subset(train_idx)
             if left:
@@ -344,13 +347,11 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
     def _finish_fit(self, status: TrainingStatus, accelerator, device: str) -> None:
         """Keep what prediction needs, mark the checkpoint, warn after an interruption."""
         self.interrupted_ = status.interrupted
-        if accelerator is not None:
-            # A plain net around the unwrapped module: it pickles, and predicts on all rows.
+        if accelerator is not None:  # a plain net around the unwrapped module: it pickles
             history = self.net_.history
             self.attach_module(accelerator.unwrap_model(self.net_.module_), device)
             self.net_.history = history
-        # The validation split is a view of every decoded image: keep none in the model.
-        self.net_.train_split = None
+        self.net_.train_split = None  # the split is a view of every decoded image
         self.net_.module_.drop_auxiliary_heads()
         early = dict(self.net_.callbacks_).get("early_stopping")
         if early is not None:
@@ -363,18 +364,17 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
                           "best epoch so far and can predict. Set checkpoint_dir= to resume "
                           "a fit later.", UserWarning, stacklevel=3)
 
-    def _auxiliary_labels(self, text_labels, image_labels, n: int):
-        """Per-modality labels as class indices (-1 where unknown), or None when unused."""
-        if text_labels is None and image_labels is None or self.auxiliary_weight == 0:
-            return None
-        if not get_finetune(self.finetune).trains_encoders:
+    def _fit_columns(self, text_labels, image_labels, sample_weight, y) -> dict:
+        """Per-post training columns: sample weights, and auxiliary labels where used."""
+        labels = (text_labels, image_labels)
+        if self.auxiliary_weight == 0 or all(v is None for v in labels):
+            labels = None
+        elif not get_finetune(self.finetune).trains_encoders:
             warnings.warn(f'text_labels / image_labels are ignored with finetune='
                           f'"{self.finetune}": auxiliary targets train the encoders, which '
                           'stay frozen.', UserWarning, stacklevel=3)
-            return None
-        return tuple(torch.as_tensor(label_indices(labels, self.classes_, n, name))
-                     for name, labels in (("text_labels", text_labels),
-                                          ("image_labels", image_labels)))
+            labels = None
+        return training_columns(y, self.classes_, sample_weight, labels)
 
     # ------------------------------------------------------------------ predict
     def predict_proba(self, X) -> np.ndarray:

@@ -205,3 +205,24 @@ def test_grid_search_splits_auxiliary_labels_with_the_posts(small):
     search.fit(X, y, text_labels=text, image_labels=image)
     assert search.cv_results_["mean_test_score"].shape == (2,)
     assert search.best_estimator_.predict(X[:3]).shape == (3,)
+
+
+def test_sample_weight_reaches_the_loss_and_grid_search(small):
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = small
+    params = {"finetune": "frozen", "max_epochs": 2, "cache_dir": None, "random_state": 0,
+              "validation_fraction": None}
+    plain = MultimodalSentimentClassifier(**params).fit(X, y)
+    ones = MultimodalSentimentClassifier(**params).fit(X, y, sample_weight=np.ones(len(y)))
+    np.testing.assert_allclose(ones.predict_proba(X), plain.predict_proba(X), atol=1e-4)
+    # Weight only the negative posts: the model leans towards negative.
+    weights = np.where(y == "negative", 1.0, 0.01)
+    leaning = MultimodalSentimentClassifier(**params).fit(X, y, sample_weight=weights)
+    assert (leaning.predict_proba(X)[:, 0].mean() > plain.predict_proba(X)[:, 0].mean())
+    search = GridSearchCV(MultimodalSentimentClassifier(**params), {"lr": [1e-3]}, cv=2,
+                          error_score="raise").fit(X, y, sample_weight=weights)
+    assert search.best_estimator_.predict(X[:2]).shape == (2,)
+    for bad in (np.ones(3), -np.ones(len(y)), np.zeros(len(y))):
+        with pytest.raises(ValueError, match="sample_weight"):
+            MultimodalSentimentClassifier(**params).fit(X, y, sample_weight=bad)

@@ -4,7 +4,14 @@ Columns, image decoding, the feature cache, datasets, and the pipelines that cho
 computed once per fit.
 """
 
-from .columns import extract_columns, is_missing, is_missing_image, label_indices
+from .columns import (
+    check_sample_weight,
+    extract_columns,
+    is_missing,
+    is_missing_image,
+    label_indices,
+    training_columns,
+)
 from .dataset import Collate, PostDataset, batch_loader
 from .images import IMAGE_POLICIES, handle_image_failures, load_image, load_images
 from .pipelines import LowerActivations, PooledFeatures, RawImages, make_pipeline
@@ -17,6 +24,7 @@ __all__ = [
     "PostDataset",
     "RawImages",
     "batch_loader",
+    "check_sample_weight",
     "extract_columns",
     "handle_image_failures",
     "is_missing",
@@ -25,4 +33,5 @@ __all__ = [
     "load_image",
     "load_images",
     "make_pipeline",
+    "training_columns",
 ]

@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 import pandas as pd
+import torch
 from PIL import Image
 
 MAX_ERRORS_SHOWN = 5
@@ -214,3 +215,53 @@ def label_indices(labels, classes: np.ndarray, n: int, name: str) -> np.ndarray:
         raise ValueError(f"{name} holds labels that are not classes of y: "
                          f"{', '.join(unknown[:5])}; classes: {classes.tolist()}.")
     return np.array([-1 if is_missing(v) else index[v] for v in values], dtype=np.int64)
+
+
+def check_sample_weight(sample_weight, y) -> np.ndarray:
+    """Sample weights as float32, one per label, finite, non-negative, not all zero.
+
+    Examples
+    --------
+    >>> check_sample_weight([1, 0.5], ["a", "b"]).tolist()
+    [1.0, 0.5]
+    """
+    weights = np.asarray(sample_weight, dtype=np.float32).reshape(-1)
+    if len(weights) != len(y):
+        raise ValueError(f"sample_weight has {len(weights)} entries; y has {len(y)}.")
+    if not np.isfinite(weights).all() or (weights < 0).any() or not weights.any():
+        raise ValueError("sample_weight must be finite, >= 0 and not all zero.")
+    return weights
+
+
+def training_columns(y, classes: np.ndarray, sample_weight=None, labels=None) -> dict:
+    """The per-post training columns besides texts and images, as tensors.
+
+    Parameters
+    ----------
+    y : array-like
+        The labels (for the count).
+    classes : ndarray
+        The classes, in the order of the model's outputs.
+    sample_weight : array-like, optional
+        Becomes ``"sample_weight"`` (`check_sample_weight`).
+    labels : (text_labels, image_labels) or None
+        Per-modality labels; where either is given, both become ``"text_label"`` and
+        ``"image_label"`` class indices, -1 where unknown (`label_indices`).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+
+    Examples
+    --------
+    >>> cols = training_columns(["a", "b"], np.array(["a", "b"]), [1, 2], (["b", None], None))
+    >>> {k: v.tolist() for k, v in cols.items()}
+    {'sample_weight': [1.0, 2.0], 'text_label': [1, -1], 'image_label': [-1, -1]}
+    """
+    columns = {}
+    if sample_weight is not None:
+        columns["sample_weight"] = torch.as_tensor(check_sample_weight(sample_weight, y))
+    if labels is not None and any(v is not None for v in labels):
+        for name, values in zip(("text_label", "image_label"), labels):
+            columns[name] = torch.as_tensor(label_indices(values, classes, len(y), name + "s"))
+    return columns

@@ -44,15 +44,16 @@ class RawImages:
         self.progress = progress
 
     def train_dataset(self, texts: list, images: list, module, y, device: str,
-                      labels: dict | None = None) -> PostDataset:
-        """The training posts (``labels``: auxiliary label columns, if any)."""
-        return self._raw(texts, images, module, y, labels)
+                      columns: dict | None = None) -> PostDataset:
+        """The training posts (``columns``: further per-post columns, such as auxiliary
+        labels or sample weights)."""
+        return self._raw(texts, images, module, y, columns)
 
     def predict_dataset(self, texts: list, images: list, module, device: str) -> PostDataset:
         """The posts to predict."""
         return self._raw(texts, images, module)
 
-    def _raw(self, texts, images, module, y=None, labels=None) -> PostDataset:
+    def _raw(self, texts, images, module, y=None, columns=None) -> PostDataset:
         pixels, present, failures = load_images(images, module.image_encoder.preprocessing,
                                                 progress=self.progress)
         release_free_memory()  # the decoder threads' scratch memory
@@ -60,7 +61,7 @@ class RawImages:
         columns = {"text": ["" if t is None else t for t in texts],
                    "text_present": torch.tensor([t is not None for t in texts],
                                                 dtype=torch.bool),
-                   "pixels": pixels, "image_present": present, **(labels or {})}
+                   "pixels": pixels, "image_present": present, **(columns or {})}
         return PostDataset(columns, y=y)
 
 
@@ -73,8 +74,8 @@ class LowerActivations(RawImages):
     """
 
     def train_dataset(self, texts: list, images: list, module, y, device: str,
-                      labels: dict | None = None) -> PostDataset:
-        dataset = self._raw(texts, images, module, y, labels)
+                      columns: dict | None = None) -> PostDataset:
+        dataset = self._raw(texts, images, module, y, columns)
         pixels = dataset.column("pixels")
         encoder = module.image_encoder.to(device).eval()
         lower = None  # filled in place: no second copy from concatenating parts
@@ -112,9 +113,9 @@ class PooledFeatures:
         self._keys: tuple[str, str] | None = None
 
     def train_dataset(self, texts: list, images: list, module, y, device: str,
-                      labels: dict | None = None) -> PostDataset:
-        """The training posts as cached vectors (auxiliary labels do not apply)."""
-        return self._features(texts, images, module, device, y)
+                      columns: dict | None = None) -> PostDataset:
+        """The training posts as cached vectors, with any further ``columns``."""
+        return self._features(texts, images, module, device, y).with_columns(**(columns or {}))
 
     def predict_dataset(self, texts: list, images: list, module, device: str) -> PostDataset:
         """The posts to predict, as cached vectors."""

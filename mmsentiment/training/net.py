@@ -63,11 +63,26 @@ class SentimentNet(NeuralNetClassifier):
         """The criterion's loss, plus the auxiliary cross-entropies of an `AuxiliaryOutput`.
 
         Each auxiliary cross-entropy leaves out the rows labelled -1, uses the criterion's
-        label smoothing, and counts ``auxiliary_weight`` times.
+        label smoothing, and counts ``auxiliary_weight`` times. A batch with a
+        ``sample_weight`` column (``fit(..., sample_weight=)``) weighs each row's
+        cross-entropy by it: the sum of sample weight x class weight x loss over the sum of
+        sample weight x class weight (torch's weighted mean where every sample weight is 1).
         """
+        X = kwargs.get("X")
+        sample = X.get("sample_weight") if isinstance(X, dict) else None
+        logits = y_pred.logits if isinstance(y_pred, AuxiliaryOutput) else y_pred
+        if sample is not None:
+            y_true = y_true.to(logits.device)
+            per_row = torch.nn.functional.cross_entropy(
+                logits, y_true, weight=getattr(self.criterion_, "weight", None),
+                reduction="none", label_smoothing=getattr(self.criterion_, "label_smoothing",
+                                                          0.0))
+            rows = self._row_weights(X, y_true)
+            loss = (per_row * sample.to(per_row)).sum() / rows.sum().clamp_min(1e-12)
+        else:
+            loss = super().get_loss(logits, y_true, *args, **kwargs)
         if not isinstance(y_pred, AuxiliaryOutput):
-            return super().get_loss(y_pred, y_true, *args, **kwargs)
-        loss = super().get_loss(y_pred.logits, y_true, *args, **kwargs)
+            return loss
         smoothing = getattr(self.criterion_, "label_smoothing", 0.0)
         for aux_logits, labels in y_pred.auxiliary:
             if bool((labels >= 0).any()):
@@ -121,15 +136,26 @@ class SentimentNet(NeuralNetClassifier):
         # A chunk's mean loss is weighted by its share of the batch: its share of the rows,
         # or with class weights its share of the batch's total weight (the weighted mean
         # of CrossEntropyLoss divides by the weights' sum).
-        weight = getattr(self.criterion_, "weight", None)
-        total = weight[yi].sum() if weight is not None else n
+        row_weight = self._row_weights(Xi, yi)
+        total = row_weight.sum() if row_weight is not None else n
         out = []
         for start in range(0, n, size):
             part = {k: v[start:start + size] for k, v in Xi.items()}
             target = yi[start:start + size]
-            share = (weight[target].sum() if weight is not None else len(target)) / total
+            share = (row_weight[start:start + size].sum() if row_weight is not None
+                     else len(target)) / total
             out.append((part, target, share))
         return out
+
+    def _row_weights(self, Xi, yi) -> torch.Tensor | None:
+        """Each row's weight in the batch's mean loss: its class weight times its sample
+        weight (``None`` where both are absent: every row counts once)."""
+        weight = getattr(self.criterion_, "weight", None)
+        sample = Xi.get("sample_weight") if isinstance(Xi, dict) else None
+        if weight is None and sample is None:
+            return None
+        rows = weight[yi] if weight is not None else torch.ones(len(yi), device=yi.device)
+        return rows * sample.to(rows) if sample is not None else rows
 
     def infer(self, x, **fit_params):
         size = self.micro_batch_size

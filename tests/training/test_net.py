@@ -14,7 +14,7 @@ class _Linear(torch.nn.Module):
         super().__init__()
         self.fc = torch.nn.Linear(4, 3)
 
-    def forward(self, x, text_present=None):
+    def forward(self, x, **columns):  # other columns (presence, sample weights) unused
         return self.fc(x)
 
 
@@ -92,3 +92,36 @@ def test_forward_runs_in_the_precision_and_returns_float32(name, dtype):
     assert seen[0] == dtype and out.dtype == torch.float32
     torch.testing.assert_close(out, exact, atol=0.05, rtol=0.05)
     assert net.scaler_.is_enabled() is False
+
+
+@pytest.mark.parametrize("class_weight", [None, [1.0, 3.0, 0.5]])
+def test_sample_weights_weigh_each_rows_loss(class_weight):
+    torch.manual_seed(0)
+    cw = None if class_weight is None else torch.tensor(class_weight)
+    net = SentimentNet(torch.nn.Linear(2, 3), criterion=torch.nn.CrossEntropyLoss,
+                       criterion__weight=cw, criterion__label_smoothing=0.1).initialize()
+    logits, y = torch.randn(5, 3), torch.tensor([0, 1, 2, 1, 0])
+    sw = torch.tensor([1.0, 0.0, 2.0, 0.5, 1.0])
+    loss = net.get_loss(logits, y, X={"sample_weight": sw})
+    per_row = torch.nn.functional.cross_entropy(logits, y, weight=cw, label_smoothing=0.1,
+                                                reduction="none")
+    rows = (cw[y] if cw is not None else torch.ones(5)) * sw
+    assert loss.item() == pytest.approx((per_row * sw).sum().item() / rows.sum().item())
+    ones = net.get_loss(logits, y, X={"sample_weight": torch.ones(5)})
+    assert ones.item() == pytest.approx(net.get_loss(logits, y).item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("micro", [1, 2])
+def test_micro_batches_keep_the_sample_weighted_gradient(micro):
+    batch = ({"x": torch.randn(6, 4), "text_present": torch.ones(6, dtype=torch.bool),
+              "sample_weight": torch.tensor([1.0, 0.0, 3.0, 0.5, 1.0, 2.0])},
+             torch.tensor([0, 1, 2, 0, 1, 2]))
+    grads = []
+    for size in (None, micro):
+        torch.manual_seed(1)
+        net = SentimentNet(_Linear, criterion=torch.nn.CrossEntropyLoss,
+                           micro_batch_size=size, classes=[0, 1, 2]).initialize()
+        net.train_step_single(batch)
+        grads.append([p.grad.clone() for p in net.module_.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
