@@ -3,8 +3,9 @@
     accelerate launch --num_processes 4 examples/multi_gpu_accelerate.py    # 4 GPUs
     torchrun --standalone --nproc_per_node 2 examples/multi_gpu_accelerate.py    # no GPU
 
-(``pip install "mmsentiment[accelerate]"`` first.) With ``device="accelerate"`` each process
-trains on every N-th batch of one shuffled order, gradients are averaged across processes
+Install accelerate first (``pip install accelerate``, or ``pip install -e ".[accelerate]"``
+in a checkout). With ``device="accelerate"`` each process trains on every N-th batch of one
+shuffled order, gradients are averaged across processes
 after each batch, and every process ends with the same weights; validation and prediction
 run on all rows in every process. Without GPUs the processes train on the CPU and talk over
 gloo on loopback: that form runs anywhere, and the test suite runs it. Each process prints
@@ -44,7 +45,7 @@ def main() -> None:
     clf.fit(X, y)
     state = PartialState()  # the processes' layout, as fit's accelerator set it up
     batches = clf.history_[-1, "train_batch_count"]
-    valid_acc = clf.history_[-1, "valid_acc"]  # on this process's validation rows
+    valid_acc = clf.history_[-1, "valid_acc"]  # the same validation rows in every process
     accuracy = clf.score(X, y)
     print(f"process {state.process_index} of {state.num_processes} on {state.device}: "
           f"{batches} training batches per epoch, weights {weights_digest(clf)}, "

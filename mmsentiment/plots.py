@@ -22,6 +22,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from skorch.history import History
 
@@ -83,6 +84,7 @@ def _series(records: Sequence[Mapping[str, Any]], epochs: list[float], key: str
 
 def plot_training_curves(
     history: MultimodalSentimentClassifier | History | Sequence[Mapping[str, Any]],
+    ax: Sequence[Axes] | None = None,
 ) -> Figure:
     """Plot loss and validation accuracy per epoch.
 
@@ -97,11 +99,14 @@ def plot_training_curves(
         A fitted classifier (its ``history_`` is used), a skorch ``History``, or a list of
         per-epoch dicts with the key ``"train_loss"`` and optionally ``"epoch"``,
         ``"valid_loss"`` and ``"valid_acc"`` (0-1).
+    ax : pair of matplotlib.axes.Axes, optional
+        Where to draw the losses and the accuracy (e.g. two cells of your own figure);
+        by default a new figure with two axes.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
-        Two axes: losses (left) and validation accuracy (right).
+        The figure drawn on: losses (left) and validation accuracy (right).
 
     Raises
     ------
@@ -129,8 +134,11 @@ def plot_training_curves(
     valid_x, valid_y = _series(records, epochs, "valid_loss")
     acc_x, acc_y = _series(records, epochs, "valid_acc")
 
-    fig = _new_figure(10.0, 4.0)
-    ax_loss, ax_acc = fig.subplots(1, 2)
+    if ax is None:
+        ax_loss, ax_acc = _new_figure(10.0, 4.0).subplots(1, 2)
+    else:
+        ax_loss, ax_acc = ax
+    fig = ax_loss.figure
 
     ax_loss.plot(train_x, train_y, marker="o", label="train loss")
     best = None
@@ -174,6 +182,7 @@ def plot_confusion_matrix(
     y_pred: Sequence[Any] | np.ndarray,
     labels: Sequence[Any] | None = None,
     normalize: str | None = None,
+    ax: Axes | None = None,
 ) -> Figure:
     """Plot a confusion matrix with counts annotated in each cell.
 
@@ -192,11 +201,13 @@ def plot_confusion_matrix(
     normalize : {"true", "pred", "all"} or None, default=None
         ``None`` shows counts; ``"true"`` the share of each true class (per row), ``"pred"``
         the share of each predicted class (per column), ``"all"`` the share of all samples.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw the matrix (its colorbar goes beside it); by default a new figure.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
-        Two axes: the matrix and its colorbar.
+        The figure drawn on: the matrix and its colorbar.
 
     Raises
     ------
@@ -236,8 +247,9 @@ def plot_confusion_matrix(
 
     n = len(labels)
     size = max(4.0, 1.0 + 0.9 * n)
-    fig = _new_figure(size + 1.2, size)
-    ax = fig.add_subplot()
+    if ax is None:
+        ax = _new_figure(size + 1.2, size).add_subplot()
+    fig = ax.figure
     vmax = 1.0 if normalize is not None else max(int(counts.max()), 1)
     image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=vmax)
     colorbar = fig.colorbar(image, ax=ax)
@@ -266,7 +278,8 @@ def _percent_label(value: float, _pos: Any = None) -> str:
     return f"{100.0 * value:g} %"
 
 
-def plot_learning_curve(results: pd.DataFrame | Sequence[Mapping[str, Any]]) -> Figure:
+def plot_learning_curve(results: pd.DataFrame | Sequence[Mapping[str, Any]],
+                        ax: Axes | None = None) -> Figure:
     """Plot accuracy against the amount of training data, one line per method.
 
     Rows with the same ``method`` and training size (e.g. several seeds) are averaged; where
@@ -280,11 +293,13 @@ def plot_learning_curve(results: pd.DataFrame | Sequence[Mapping[str, Any]]) -> 
         The columns ``method``, ``accuracy`` (0-1) and either ``fraction`` (share of the
         training data, in (0, 1]) or ``n_train`` (number of training posts); ``fraction``
         is used when both exist.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; by default a new figure.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
-        One axes.
+        The figure drawn on.
 
     Raises
     ------
@@ -338,8 +353,9 @@ def plot_learning_curve(results: pd.DataFrame | Sequence[Mapping[str, Any]]) -> 
     elif (frame["n_train"] <= 0).any():
         raise ValueError("n_train must be positive.")
 
-    fig = _new_figure(7.0, 4.5)
-    ax = fig.add_subplot()
+    if ax is None:
+        ax = _new_figure(7.0, 4.5).add_subplot()
+    fig = ax.figure
     for method, group in frame.groupby("method", sort=False):
         stats = group.groupby(size_column)["accuracy"].agg(["mean", "std", "count"])
         stats = stats.sort_index()

@@ -253,3 +253,17 @@ def test_learning_curve_from_n_train():
 def test_learning_curve_rejects_bad_results(bad, message):
     with pytest.raises(ValueError, match=message):
         plot_learning_curve(bad)
+
+
+def test_plots_draw_into_given_axes():
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    left, middle, right, far = fig.subplots(1, 4)
+    history = [{"epoch": 1, "train_loss": 1.0, "valid_loss": 0.9, "valid_acc": 0.5},
+               {"epoch": 2, "train_loss": 0.8, "valid_loss": 0.85, "valid_acc": 0.6}]
+    assert plot_training_curves(history, ax=(left, middle)) is fig
+    assert plot_confusion_matrix(["a", "b"], ["a", "a"], ax=right) is fig
+    assert right.images and middle.lines and left.lines
+    curve = [{"method": "m", "fraction": f, "accuracy": a} for f, a in ((0.1, 0.5), (1.0, 0.7))]
+    assert plot_learning_curve(curve, ax=far) is fig and far.lines

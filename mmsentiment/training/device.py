@@ -11,7 +11,8 @@ def load_accelerate():
         import accelerate
     except ImportError as exc:
         raise ImportError('device="accelerate" needs the accelerate package: '
-                          'pip install "mmsentiment[accelerate]"') from exc
+                          'pip install accelerate (in a checkout: pip install -e '
+                          '".[accelerate]")') from exc
     return accelerate
 
 
