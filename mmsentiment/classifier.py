@@ -306,10 +306,10 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         if len(encoder.classes_) < 2:
             raise ValueError(f"y holds only one class ({encoder.classes_[0]!r}); a classifier "
                              "needs two.")
-        texts, images = extract_columns(X, self.text_column, self.image_column)
         self.classes_ = encoder.classes_
         y_int = encoder.transform(y).astype(np.int64)
         columns = self._fit_columns(text_labels, image_labels, sample_weight, y)
+        texts, images = extract_columns(X, self.text_column, self.image_column)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         accelerator = make_accelerator() if self.device == "accelerate" else None
         device = device_name(accelerator.device) if accelerator else resolve_device(self.device)

@@ -224,5 +224,5 @@ def test_sample_weight_reaches_the_loss_and_grid_search(small):
                           error_score="raise").fit(X, y, sample_weight=weights)
     assert search.best_estimator_.predict(X[:2]).shape == (2,)
     for bad in (np.ones(3), -np.ones(len(y)), np.zeros(len(y))):
-        with pytest.raises(ValueError, match="sample_weight"):
+        with pytest.raises(ValueError, match="(?i)sample.weight"):
             MultimodalSentimentClassifier(**params).fit(X, y, sample_weight=bad)

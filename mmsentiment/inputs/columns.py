@@ -228,8 +228,10 @@ def check_sample_weight(sample_weight, y) -> np.ndarray:
     weights = np.asarray(sample_weight, dtype=np.float32).reshape(-1)
     if len(weights) != len(y):
         raise ValueError(f"sample_weight has {len(weights)} entries; y has {len(y)}.")
-    if not np.isfinite(weights).all() or (weights < 0).any() or not weights.any():
-        raise ValueError("sample_weight must be finite, >= 0 and not all zero.")
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError("sample_weight must be finite and >= 0.")
+    if not weights.any():  # scikit-learn's wording
+        raise ValueError("Sample weights must contain at least one non-zero number.")
     return weights
 
 

@@ -40,7 +40,7 @@ def test_lower_activations_hold_each_image_and_its_mirror(text, image_file):
     paths = [image_file("a.png", (200, 30, 30), (60, 40)), None]
     pipeline = choose(net, "top")
     dataset = pipeline.train_dataset(["good", None], paths, net, [0, 1], "cpu",
-                                     labels={"text_label": torch.tensor([0, -1])})
+                                     columns={"text_label": torch.tensor([0, -1])})
     assert set(dataset.columns) == {"text", "text_present", "image_lower", "image_present",
                                     "text_label", "y"}
     lower = dataset.column("image_lower")
