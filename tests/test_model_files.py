@@ -47,8 +47,13 @@ def _with_config(saved, tmp_path, edit):
 
 
 class Evil:
+    """A pickle that, once loaded, would create the file ``marker``."""
+
+    def __init__(self, marker) -> None:
+        self.marker = str(marker)
+
     def __reduce__(self):
-        return (os.system, ("touch /tmp/mmsentiment-pwned",))
+        return (os.system, (f"touch {self.marker}",))
 
 
 def test_format_is_told_by_content_and_pickles_are_refused(saved, tmp_path, small, capsys):
@@ -57,14 +62,15 @@ def test_format_is_told_by_content_and_pickles_are_refused(saved, tmp_path, smal
     disguised.write_bytes(path.read_bytes())
     assert file_format(disguised) == "safetensors"
     crafted = tmp_path / "model.bin"
-    crafted.write_bytes(pickle.dumps(Evil()))
+    marker = tmp_path / "pwned"
+    crafted.write_bytes(pickle.dumps(Evil(marker)))
     assert file_format(crafted) == "pickle"
     X, _ = small
     data = tmp_path / "posts.csv"
     X.to_csv(data, index=False)
     code = main(["predict", str(crafted), str(data), "-o", str(tmp_path / "out.csv")])
     assert code == 1 and "--allow-pickle" in capsys.readouterr().err
-    assert not os.path.exists("/tmp/mmsentiment-pwned")
+    assert not marker.exists()
     with pytest.raises(ValueError, match="is a pickle"):
         MultimodalSentimentClassifier.load(crafted)
     text = tmp_path / "notes.txt"
@@ -89,7 +95,7 @@ def test_a_trusted_pickle_loads_with_the_flag(saved, tmp_path, small, capsys):
 
 @pytest.mark.parametrize("edit, match", [
     (lambda c: c["params"].update(text_encoder="some-org/evil-model"), "not installed offline"),
-    (lambda c: c["params"].update(image_encoder="tf_efficientnet_lite0@/etc/passwd"),
+    (lambda c: c["params"].update(image_encoder="tf_efficientnet_lite0@../weights/evil.pth"),
      "not installed offline"),
     (lambda c: c.update(classes_dtype="<U200000000"), "not a label type"),
     (lambda c: c.update(classes=[f"c{i}" for i in range(100_000)]), "2 to 10000 labels"),
