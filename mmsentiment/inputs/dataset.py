@@ -71,7 +71,8 @@ class PostDataset(torch.utils.data.Dataset):
 
     def with_columns(self, **columns) -> PostDataset:
         """A dataset over the same rows with columns replaced (``None`` drops one)."""
-        kept = {name: self.column(name) for name in self.columns if name != "y"}
+        kept = {name: self.column(name) for name in self.columns
+                if name != "y" and name not in columns}  # no copy of what is replaced
         kept.update(columns)
         return PostDataset(kept, y=self.column("y"))
 

@@ -76,7 +76,7 @@ class LowerActivations(RawImages):
     def train_dataset(self, texts: list, images: list, module, y, device: str,
                       columns: dict | None = None) -> PostDataset:
         dataset = self._raw(texts, images, module, y, columns)
-        pixels = dataset.column("pixels")
+        pixels = dataset.columns["pixels"]  # a new dataset: all rows, in order, no copy
         encoder = module.image_encoder.to(device).eval()
         lower = None  # filled in place: no second copy from concatenating parts
         with torch.inference_mode():
@@ -115,7 +115,8 @@ class PooledFeatures:
     def train_dataset(self, texts: list, images: list, module, y, device: str,
                       columns: dict | None = None) -> PostDataset:
         """The training posts as cached vectors, with any further ``columns``."""
-        return self._features(texts, images, module, device, y).with_columns(**(columns or {}))
+        dataset = self._features(texts, images, module, device, y)
+        return dataset.with_columns(**columns) if columns else dataset
 
     def predict_dataset(self, texts: list, images: list, module, device: str) -> PostDataset:
         """The posts to predict, as cached vectors."""

@@ -38,7 +38,7 @@ def _describe(value) -> str:
     return str(value)
 
 
-def fit_fingerprint(params: dict, texts: list, images: list, y, aux=None) -> str:
+def fit_fingerprint(params: dict, texts: list, images: list, y, columns=()) -> str:
     """A hash of the parameters and the data.
 
     ``verbose``, ``device`` and ``callbacks`` (loggers and other observers) are left out:
@@ -52,8 +52,8 @@ def fit_fingerprint(params: dict, texts: list, images: list, y, aux=None) -> str
         The posts (images by content, not path).
     y : array-like
         The labels.
-    aux : tuple of Tensor, optional
-        Auxiliary label columns.
+    columns : iterable of Tensor, default=()
+        Further per-post training columns (sample weights, auxiliary labels).
 
     Returns
     -------
@@ -65,7 +65,7 @@ def fit_fingerprint(params: dict, texts: list, images: list, y, aux=None) -> str
     for text, image, label in zip(texts, images, y):
         content = image_key(image) if image is not None else None
         digest.update(repr((text, content, label)).encode())
-    for labels in aux or ():
+    for labels in columns:
         digest.update(labels.numpy().tobytes())
     return digest.hexdigest()
 
