@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,7 +17,7 @@ from torch import nn
 from .inputs import extract_columns, make_pipeline, training_columns
 from .nn import MultimodalNet, build_network, get_finetune
 from .params import check_params
-from .persistence import load_model, pickle_state, save_model, unpickle_state
+from .persistence import PersistenceMixin
 from .training import (
     Precision,
     TrainingStatus,
@@ -36,7 +35,7 @@ from .training import (
 )
 
 
-class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
+class MultimodalSentimentClassifier(PersistenceMixin, ClassifierMixin, BaseEstimator):
     """Text + image sentiment classifier: pretrained encoders fine-tuned jointly with a fusion head.
 
     A sentence-transformers text encoder and a timm image encoder each turn a post into a
@@ -396,52 +395,6 @@ class MultimodalSentimentClassifier(ClassifierMixin, BaseEstimator):
         """Logarithms of `predict_proba` (``-inf`` where a probability is 0)."""
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
-
-    # ------------------------------------------------------------------ persistence
-    def __getstate__(self) -> dict:
-        return pickle_state(self.__dict__)
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(unpickle_state(state))
-
-    def save(self, path, self_contained: bool = False, overwrite: bool = True) -> Path:
-        """Save the fitted model as one safetensors file (weights + JSON config), which runs
-        no code when loaded; encoders that did not train are stored by name.
-
-        Parameters
-        ----------
-        path : str or Path
-            Where to write, conventionally ending in ``.safetensors``.
-        self_contained : bool, default=False
-            Store frozen encoders' weights as well.
-        overwrite : bool, default=True
-            Replace an existing file (written under a temporary name, then renamed).
-
-        Returns
-        -------
-        Path
-        """
-        return save_model(self, path, self_contained=self_contained, overwrite=overwrite)
-
-    @classmethod
-    def load(cls, path, device: str | None = None, cache_dir="auto",
-             trust_encoders: bool = False) -> MultimodalSentimentClassifier:
-        """Load a model written by `save`: no code from the file runs, and a crafted, damaged
-        or other-version file raises a ``ValueError`` (`mmsentiment.model_files`).
-
-        Parameters
-        ----------
-        path : str or Path
-            The file.
-        device : str, optional
-            Overrides the saved ``device`` parameter (e.g. ``"cpu"``).
-        cache_dir : "auto", str, Path or None, default="auto"
-            The loaded model's feature cache (a file never chooses where to write).
-        trust_encoders : bool, default=False
-            Accept encoders not installed offline (may contact the hub or read local files).
-        """
-        return load_model(path, cls, device=device, cache_dir=cache_dir,
-                          trust_encoders=trust_encoders)
 
     @property
     def history_(self):

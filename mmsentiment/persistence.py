@@ -254,3 +254,52 @@ def unpickle_state(state: dict) -> dict:
             f"layout ({exc}); load it with that version and save it with "
             "MultimodalSentimentClassifier.save, which this version reads.") from exc
     return state
+
+
+class PersistenceMixin:
+    """`save` / `load` (safetensors) and device-aware pickling for the classifier."""
+
+    def __getstate__(self) -> dict:
+        return pickle_state(self.__dict__)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(unpickle_state(state))
+
+    def save(self, path, self_contained: bool = False, overwrite: bool = True) -> Path:
+        """Save the fitted model as one safetensors file (weights + JSON config), which runs
+        no code when loaded; encoders that did not train are stored by name.
+
+        Parameters
+        ----------
+        path : str or Path
+            Where to write, conventionally ending in ``.safetensors``.
+        self_contained : bool, default=False
+            Store frozen encoders' weights as well.
+        overwrite : bool, default=True
+            Replace an existing file (written under a temporary name, then renamed).
+
+        Returns
+        -------
+        Path
+        """
+        return save_model(self, path, self_contained=self_contained, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path, device: str | None = None, cache_dir="auto",
+             trust_encoders: bool = False) -> PersistenceMixin:
+        """Load a model written by `save`: no code from the file runs, and a crafted, damaged
+        or other-version file raises a ``ValueError`` (`mmsentiment.model_files`).
+
+        Parameters
+        ----------
+        path : str or Path
+            The file.
+        device : str, optional
+            Overrides the saved ``device`` parameter (e.g. ``"cpu"``).
+        cache_dir : "auto", str, Path or None, default="auto"
+            The loaded model's feature cache (a file never chooses where to write).
+        trust_encoders : bool, default=False
+            Accept encoders not installed offline (may contact the hub or read local files).
+        """
+        return load_model(path, cls, device=device, cache_dir=cache_dir,
+                          trust_encoders=trust_encoders)
