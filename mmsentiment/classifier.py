@@ -19,7 +19,6 @@ from .nn import MultimodalNet, build_network, get_finetune
 from .params import check_params
 from .persistence import PersistenceMixin
 from .training import (
-    Precision,
     TrainingStatus,
     build_net,
     class_weights,
@@ -29,6 +28,7 @@ from .training import (
     mark_finished,
     named_callbacks,
     resolve_device,
+    resolve_precision,
     resume,
     shared_seed,
     validation_split,
@@ -57,11 +57,12 @@ class MultimodalSentimentClassifier(PersistenceMixin, ClassifierMixin, BaseEstim
         The fusion head (`mmsentiment.nn.fusion`): ``"concat"`` joins the pooled vectors;
         ``"paper"`` is the published head; ``"attention"`` attends across tokens and image
         patches (needs ``finetune="full"`` or ``"top"``).
-    finetune : {"full", "top", "frozen"}, default="full"
+    finetune : {"full", "top-image", "top", "frozen"}, default="full"
         What trains besides the head (`mmsentiment.nn.Finetune`): both whole encoders
-        (joint fine-tuning); their top layer groups (4 transformer layers; the image
-        model's top group, whose frozen part below runs once per fit); or nothing (encoder
-        outputs are computed once and cached, see ``cache_dir``).
+        (joint fine-tuning); the whole text encoder and the image model's top layer group,
+        whose frozen part below runs once per fit; the top layer groups of both (4
+        transformer layers, the image model's top group); or nothing (encoder outputs are
+        computed once and cached, see ``cache_dir``).
     max_epochs : int, default=3
         Upper bound on training epochs.
     batch_size : int, default=32
@@ -120,9 +121,11 @@ class MultimodalSentimentClassifier(PersistenceMixin, ClassifierMixin, BaseEstim
         Where to train and predict; ``"auto"`` takes a GPU when one is visible.
         ``"accelerate"`` hands device placement and data parallelism to Hugging Face
         accelerate, for scripts run with ``accelerate launch`` (docs/scaling.md).
-    precision : {"32", "bf16", "fp16"}, default="32"
-        Arithmetic of the forward pass: float32, or mixed precision through
-        ``torch.autocast`` (`mmsentiment.training.Precision`); weights stay float32.
+    precision : {"auto", "32", "bf16", "fp16"}, default="auto"
+        Arithmetic of the forward passes: float32, or mixed precision through
+        ``torch.autocast`` (`mmsentiment.precision.Precision`); weights stay float32.
+        ``"auto"``: bfloat16 where the device computes it natively (CPUs with AMX or
+        AVX512-BF16, recent GPUs), else float32 (`mmsentiment.precision.resolve_precision`).
     callbacks : list of skorch callbacks or (name, callback) pairs, optional
         Further skorch callbacks for the training run (loggers such as
         ``skorch.callbacks.TensorBoard``, or your own); each fit uses copies, run after the
@@ -180,7 +183,7 @@ class MultimodalSentimentClassifier(PersistenceMixin, ClassifierMixin, BaseEstim
                  validation_fraction: float | None = 0.1, patience: int = 2,
                  modality_dropout: float = 0.1, on_bad_image: str = "raise",
                  cache_dir="auto", checkpoint_dir=None, device: str = "auto",
-                 precision: str = "32", callbacks=None, random_state=None,
+                 precision: str = "auto", callbacks=None, random_state=None,
                  verbose: int = 0, text_column: str = "text",
                  image_column: str = "image_path") -> None:
         self.text_encoder = text_encoder
@@ -262,13 +265,15 @@ class MultimodalSentimentClassifier(PersistenceMixin, ClassifierMixin, BaseEstim
     def _pipeline(self, module: MultimodalNet):
         return make_pipeline(get_finetune(self.finetune), module,
                              on_bad_image=self.on_bad_image, cache_dir=self.cache_dir,
-                             batch_size=self.batch_size, progress=self.verbose > 0)
+                             batch_size=self.batch_size, progress=self.verbose > 0,
+                             precision=self.precision)
 
     def _net(self, module: MultimodalNet, device: str, **run):
         """The skorch net for ``module``; ``run`` holds what only training needs."""
         return build_net(
             module, n_classes=len(self.classes_), device=device, batch_size=self.batch_size,
-            precision=Precision(self.precision), micro_batch_size=self._micro_batch_size(),
+            precision=resolve_precision(self.precision, device),
+            micro_batch_size=self._micro_batch_size(),
             max_epochs=self.max_epochs, lr=self.lr, text_encoder_lr=self.text_encoder_lr,
             image_encoder_lr=self.image_encoder_lr, weight_decay=self.weight_decay,
             layer_decay=self.layer_decay, warmup=self.warmup, lr_schedule=self.lr_schedule,

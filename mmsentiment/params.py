@@ -9,7 +9,8 @@ from torch import nn
 
 from .inputs import IMAGE_POLICIES
 from .nn import FUSIONS, get_finetune
-from .training import LR_SCHEDULES, Precision, named_callbacks
+from .precision import NAMES as PRECISION_NAMES
+from .training import LR_SCHEDULES, named_callbacks
 
 
 def check_params(est) -> None:
@@ -66,7 +67,8 @@ def check_params(est) -> None:
         raise ValueError(f"patience must be a positive int, got {est.patience!r}")
     if not est.auxiliary_weight >= 0:
         raise ValueError(f"auxiliary_weight must be >= 0, got {est.auxiliary_weight!r}")
-    Precision(est.precision)  # checks the name
+    if est.precision not in PRECISION_NAMES:
+        raise ValueError(f"precision must be one of {PRECISION_NAMES}, got {est.precision!r}")
     if est.on_bad_image not in IMAGE_POLICIES:
         raise ValueError(
             f"on_bad_image must be one of {IMAGE_POLICIES}, got {est.on_bad_image!r}")

@@ -20,6 +20,7 @@ import torch
 
 from ..memory import release_free_memory
 from ..nn import Finetune
+from ..precision import resolve_precision
 from .cache import resolve_cache_dir
 from .dataset import PostDataset
 from .features import image_features, text_features
@@ -37,11 +38,15 @@ class RawImages:
         Policy for images that cannot be read (`handle_image_failures`).
     progress : bool, default=False
         Show tqdm bars.
+    precision : {"auto", "32", "bf16", "fp16"}, default="32"
+        Arithmetic of the passes that run once per fit (`LowerActivations`).
     """
 
-    def __init__(self, on_bad_image: str, progress: bool = False) -> None:
+    def __init__(self, on_bad_image: str, progress: bool = False,
+                 precision: str = "32") -> None:
         self.on_bad_image = on_bad_image
         self.progress = progress
+        self.precision = precision
 
     def train_dataset(self, texts: list, images: list, module, y, device: str,
                       columns: dict | None = None) -> PostDataset:
@@ -79,7 +84,8 @@ class LowerActivations(RawImages):
         pixels = dataset.columns["pixels"]  # a new dataset: all rows, in order, no copy
         encoder = module.image_encoder.to(device).eval()
         lower = None  # filled in place: no second copy from concatenating parts
-        with torch.inference_mode():
+        autocast = resolve_precision(self.precision, device).autocast(torch.device(device).type)
+        with torch.inference_mode(), autocast:
             for start in range(0, len(pixels), LOWER_BATCH):
                 chunk = pixels[start:start + LOWER_BATCH].to(device)
                 both = torch.stack([encoder.lower(chunk), encoder.lower(chunk.flip(-1))], dim=1)
@@ -142,7 +148,8 @@ class PooledFeatures:
 
 
 def make_pipeline(finetune: Finetune, module, *, on_bad_image: str, cache_dir, batch_size: int,
-                  progress: bool = False) -> RawImages | LowerActivations | PooledFeatures:
+                  progress: bool = False, precision: str = "32"
+                  ) -> RawImages | LowerActivations | PooledFeatures:
     """The pipeline for what ``finetune`` trains in ``module``.
 
     Parameters
@@ -159,6 +166,8 @@ def make_pipeline(finetune: Finetune, module, *, on_bad_image: str, cache_dir, b
         Inputs per encoder pass (cached features).
     progress : bool, default=False
         Show tqdm bars.
+    precision : {"auto", "32", "bf16", "fp16"}, default="32"
+        Arithmetic of the once-per-fit lower image pass (`LowerActivations`).
 
     Returns
     -------
@@ -167,5 +176,5 @@ def make_pipeline(finetune: Finetune, module, *, on_bad_image: str, cache_dir, b
     if not finetune.trains_encoders:
         return PooledFeatures(on_bad_image, cache_dir, batch_size, progress)
     if finetune.image_groups == 1 and module.image_encoder.splits_at_top_group():
-        return LowerActivations(on_bad_image, progress)
-    return RawImages(on_bad_image, progress)
+        return LowerActivations(on_bad_image, progress, precision)
+    return RawImages(on_bad_image, progress, precision)

@@ -73,8 +73,11 @@ class Finetune:
 # "top": text carries most of the signal on MVSA and MiniLM's layers are cheap on short
 # posts, so 4 text layers train; the image side trains its top group only (for EfficientNet
 # the last block stage and head convolution), so the frozen part below it runs once per fit.
+# "top-image": the whole text encoder trains, the image side as in "top"; the image encoder's
+# forward and backward were about 85 % of a full epoch's time (docs/performance.md).
 FINETUNE_MODES: dict[str, Finetune] = {
     "full": Finetune("full", None, None, micro_batch_size=4),
+    "top-image": Finetune("top-image", None, 1, micro_batch_size=None),
     "top": Finetune("top", 4, 1, micro_batch_size=None),
     "frozen": Finetune("frozen", 0, 0, micro_batch_size=None),
 }

@@ -1,6 +1,7 @@
 """Training: the skorch net, the assembly of a run, schedules, precision, devices, resume."""
 
 from ..memory import release_free_memory
+from ..precision import PRECISIONS, Precision, cpu_has_bf16, resolve_precision
 from .build import build_net, class_weights, named_callbacks, validation_split
 from .callbacks import EpochProgress, TrainingStatus
 from .checkpoint import fit_fingerprint, mark_finished, resume
@@ -11,12 +12,13 @@ from .device import (
     shared_seed,
 )
 from .net import SentimentNet, accelerated_net_class
-from .precision import PRECISIONS, Precision
 from .schedules import LR_SCHEDULES, BatchLRScheduler, WarmupCosine, WarmupExponential
 
 __all__ = [
     "LR_SCHEDULES",
     "PRECISIONS",
+    "cpu_has_bf16",
+    "resolve_precision",
     "BatchLRScheduler",
     "EpochProgress",
     "Precision",

@@ -17,10 +17,10 @@ from torch import nn
 
 from ..inputs.dataset import Collate, PostDataset, batch_loader
 from ..nn import MultimodalNet, layer_decay_groups
+from ..precision import Precision
 from .callbacks import EpochProgress
 from .checkpoint import AtomicCheckpoint
 from .net import SentimentNet, accelerated_net_class
-from .precision import Precision
 from .schedules import BatchLRScheduler, make_schedule
 
 

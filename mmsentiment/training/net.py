@@ -9,7 +9,7 @@ from skorch import NeuralNetClassifier
 
 from ..memory import release_free_memory
 from ..nn.model import AuxiliaryOutput
-from .precision import Precision
+from ..precision import Precision
 
 
 class SentimentNet(NeuralNetClassifier):
