@@ -29,8 +29,13 @@ CONFIGS: dict[str, dict] = {
               "micro_batch_size": None, "lr_schedule": "exponential", "warmup": 0.0},
     "top": {"finetune": "top", **OLD_TEXT_LR},
     "balanced": {"class_weight": "balanced", **OLD_TEXT_LR},
+    "top-image": {"finetune": "top-image", "precision": "auto"},
 }
 DESCRIPTIONS = {
+    "top-image": "the whole text encoder and the image encoder's top group (last block stage "
+                 "and head convolution) fine-tuned over lower image layers computed once, "
+                 "bfloat16 autocast (precision=\"auto\" on this CPU), channels_last images, "
+                 "whole batches of 32; the default's learning rates and schedule",
     "default": "MultimodalSentimentClassifier() defaults: joint fine-tuning of MiniLM + "
                "EfficientNet-Lite0, concat fusion, learning rates 1e-4 (text encoder), "
                "1e-4 (image encoder), 1e-3 (head), 10 % held out for early stopping, "
