@@ -34,6 +34,9 @@ from .training import (
     validation_split,
 )
 
+# Posts per prediction chunk: a chunk's decoded images (224 px) take about 77 MB.
+PREDICT_CHUNK = 512
+
 
 class MultimodalSentimentClassifier(PersistenceMixin, ClassifierMixin, BaseEstimator):
     """Text + image sentiment classifier: pretrained encoders fine-tuned jointly with a fusion head.
@@ -130,6 +133,13 @@ class MultimodalSentimentClassifier(PersistenceMixin, ClassifierMixin, BaseEstim
         Further skorch callbacks for the training run (loggers such as
         ``skorch.callbacks.TensorBoard``, or your own); each fit uses copies, run after the
         learning-rate schedule and before checkpointing and early stopping.
+    warm_start : bool, default=False
+        When fitted already, ``fit`` continues training the fitted network (``max_epochs``
+        more, with a new optimizer and schedule) instead of starting from the pretrained
+        encoders; the new labels must be among ``classes_``.
+    n_jobs : int or None, default=None
+        Image decoding threads; ``None``: one per CPU, at most 4; ``-1``: every CPU. Torch's
+        own threads are set with ``torch.set_num_threads``.
     random_state : int, RandomState or None, default=None
         Seed for the split, initialisation, shuffling, dropout and augmentation; with an
         integer a CPU fit is repeatable (a GPU fit not bit for bit, docs/scaling.md).
@@ -183,7 +193,8 @@ class MultimodalSentimentClassifier(PersistenceMixin, ClassifierMixin, BaseEstim
                  validation_fraction: float | None = 0.1, patience: int = 2,
                  modality_dropout: float = 0.1, on_bad_image: str = "raise",
                  cache_dir="auto", checkpoint_dir=None, device: str = "auto",
-                 precision: str = "auto", callbacks=None, random_state=None,
+                 precision: str = "auto", callbacks=None, warm_start: bool = False,
+                 n_jobs: int | None = None, random_state=None,
                  verbose: int = 0, text_column: str = "text",
                  image_column: str = "image_path") -> None:
         self.text_encoder = text_encoder
@@ -212,6 +223,8 @@ class MultimodalSentimentClassifier(PersistenceMixin, ClassifierMixin, BaseEstim
         self.device = device
         self.precision = precision
         self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
         self.text_column = text_column
@@ -266,7 +279,7 @@ class MultimodalSentimentClassifier(PersistenceMixin, ClassifierMixin, BaseEstim
         return make_pipeline(get_finetune(self.finetune), module,
                              on_bad_image=self.on_bad_image, cache_dir=self.cache_dir,
                              batch_size=self.batch_size, progress=self.verbose > 0,
-                             precision=self.precision)
+                             precision=self.precision, n_jobs=self.n_jobs)
 
     def _net(self, module: MultimodalNet, device: str, **run):
         """The skorch net for ``module``; ``run`` holds what only training needs."""
@@ -306,13 +319,19 @@ class MultimodalSentimentClassifier(PersistenceMixin, ClassifierMixin, BaseEstim
         check_params(self)
         _, y = validate_data(self, X, y, dtype=None, ensure_all_finite=False)
         check_classification_targets(y)
-        encoder = LabelEncoder().fit(y)
+        warm = self.warm_start and hasattr(self, "net_")
+        encoder = LabelEncoder().fit(self.classes_ if warm else y)
+        unseen = sorted(set(np.unique(y)) - set(encoder.classes_), key=str)
+        if unseen:
+            raise ValueError(f"warm_start=True continues a fit over the classes "
+                             f"{list(self.classes_)}; y holds new labels {unseen[:5]}. Fit "
+                             "from scratch (warm_start=False) to add classes.")
         if len(encoder.classes_) < 2:
             raise ValueError(f"y holds only one class ({encoder.classes_[0]!r}); a classifier "
                              "needs two.")
         self.classes_ = encoder.classes_
         y_int = encoder.transform(y).astype(np.int64)
-        columns = self._fit_columns(text_labels, image_labels, sample_weight, y)
+        columns = self._fit_columns(text_labels, image_labels, sample_weight, y, warm)
         texts, images = extract_columns(X, self.text_column, self.image_column)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         accelerator = make_accelerator() if self.device == "accelerate" else None
@@ -321,8 +340,8 @@ class MultimodalSentimentClassifier(PersistenceMixin, ClassifierMixin, BaseEstim
         status = TrainingStatus()
         cuda = [torch.cuda.current_device()] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=cuda):
-            module = self.build_module(len(self.classes_), seed=seed,
-                                       auxiliary="text_label" in columns)
+            module = self.net_.module_ if warm else self.build_module(
+                len(self.classes_), seed=seed, auxiliary="text_label" in columns)
             self.pipeline_ = self._pipeline(module)
             dataset = self.pipeline_.train_dataset(texts, images, module, y_int, device,
                                                    columns)
@@ -368,10 +387,15 @@ class MultimodalSentimentClassifier(PersistenceMixin, ClassifierMixin, BaseEstim
                           "best epoch so far and can predict. Set checkpoint_dir= to resume "
                           "a fit later.", UserWarning, stacklevel=3)
 
-    def _fit_columns(self, text_labels, image_labels, sample_weight, y) -> dict:
+    def _fit_columns(self, text_labels, image_labels, sample_weight, y, warm: bool) -> dict:
         """Per-post training columns: sample weights, and auxiliary labels where used."""
         labels = (text_labels, image_labels)
         if self.auxiliary_weight == 0 or all(v is None for v in labels):
+            labels = None
+        elif warm:
+            warnings.warn("text_labels / image_labels are ignored by a warm start: the "
+                          "auxiliary heads were removed when the first fit ended.",
+                          UserWarning, stacklevel=3)
             labels = None
         elif not get_finetune(self.finetune).trains_encoders:
             warnings.warn(f'text_labels / image_labels are ignored with finetune='
@@ -381,15 +405,30 @@ class MultimodalSentimentClassifier(PersistenceMixin, ClassifierMixin, BaseEstim
         return training_columns(y, self.classes_, sample_weight, labels)
 
     # ------------------------------------------------------------------ predict
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, one row per post, columns ordered as ``classes_``."""
+    def _outputs(self, X, logits: bool) -> np.ndarray:
+        """The network's probabilities (or logits) for ``X``, `PREDICT_CHUNK` posts at a time:
+        memory holds one chunk's decoded images, whatever the number of posts."""
         check_is_fitted(self, "net_")
         texts, images = self._validate_X(X, reset=False)
-        dataset = self.pipeline_.predict_dataset(texts, images, self.net_.module_,
-                                                 str(self.net_.device))
-        with torch.inference_mode():
-            proba = self.net_.predict_proba(dataset)
-        return np.asarray(proba, dtype=np.float64)
+        net, parts = self.net_, []
+        for start in range(0, len(texts), PREDICT_CHUNK):
+            end = start + PREDICT_CHUNK
+            dataset = self.pipeline_.predict_dataset(texts[start:end], images[start:end],
+                                                     net.module_, str(net.device), start)
+            with torch.inference_mode():
+                out = net.forward(dataset) if logits else net.predict_proba(dataset)
+            parts.append(np.asarray(out, dtype=np.float64))
+        return np.concatenate(parts)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, one row per post, columns ordered as ``classes_``."""
+        return self._outputs(X, logits=False)
+
+    def decision_function(self, X) -> np.ndarray:
+        """The fusion head's scores (logits): shape (n_samples, n_classes), or (n_samples,)
+        for two classes (the second class's score minus the first's), as scikit-learn's."""
+        scores = self._outputs(X, logits=True)
+        return scores[:, 1] - scores[:, 0] if len(self.classes_) == 2 else scores
 
     def predict(self, X) -> np.ndarray:
         """The most probable class label of each post."""

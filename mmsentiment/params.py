@@ -40,6 +40,12 @@ def check_params(est) -> None:
         value = getattr(est, name)
         if not (isinstance(value, int) and value >= 1):
             raise ValueError(f"{name} must be a positive int, got {value!r}")
+    n_jobs = est.n_jobs
+    if n_jobs is not None and not (isinstance(n_jobs, int) and not isinstance(n_jobs, bool)
+                                   and n_jobs != 0):
+        raise ValueError(f"n_jobs must be None or a non-zero int, got {n_jobs!r}")
+    if not isinstance(est.warm_start, bool):
+        raise ValueError(f"warm_start must be True or False, got {est.warm_start!r}")
     mbs = est.micro_batch_size
     if mbs not in (None, "auto") and not (isinstance(mbs, int) and mbs >= 1):
         raise ValueError(

@@ -77,3 +77,15 @@ def test_local_weights_file_for_image_encoder(tmp_path):
     x = torch.randint(0, 255, (1, 3, 224, 224), dtype=torch.uint8)
     with torch.inference_mode():
         torch.testing.assert_close(a(x), b(x))
+
+
+def test_images_enter_the_model_in_channels_last_with_unchanged_outputs():
+    enc = ImageEncoder("tf_efficientnet_lite0").eval()
+    pixels = torch.randint(0, 256, (2, 3, 224, 224), dtype=torch.uint8)
+    x = enc._normalize(pixels)
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        plain = enc.model(x.contiguous())
+        torch.testing.assert_close(enc(pixels), plain, rtol=1e-4, atol=1e-4)
+    # The weights keep their layout: saved files and cache fingerprints do not change.
+    assert all(p.is_contiguous() for p in enc.parameters())

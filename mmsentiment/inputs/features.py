@@ -104,7 +104,8 @@ def text_features(encoder: TextEncoder, texts: list, root: Path | None = None,
 def image_features(encoder: ImageEncoder, images: list, root: Path | None = None,
                    cache_key: str | None = None, device: str = "cpu",
                    on_bad_image: str = "raise", progress: bool = False,
-                   batch_size: int = IMAGE_BATCH) -> tuple[torch.Tensor, torch.Tensor]:
+                   batch_size: int = IMAGE_BATCH, n_threads: int | None = None,
+                   first_row: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Pooled image vectors, one row per image; missing images give zero rows.
 
     So do unreadable images with ``on_bad_image="blank"``.
@@ -119,6 +120,10 @@ def image_features(encoder: ImageEncoder, images: list, root: Path | None = None
         As for `text_features` (``cache_key`` from `ImageEncoder.cache_key`).
     on_bad_image : {"raise", "blank"}, default="raise"
         What unreadable images do (`mmsentiment.inputs.images.handle_image_failures`).
+    n_threads : int or None, default=None
+        Decoding threads (`mmsentiment.inputs.images.load_images`).
+    first_row : int, default=0
+        The row of ``images[0]`` in the caller's data, for messages.
 
     Returns
     -------
@@ -146,7 +151,8 @@ def image_features(encoder: ImageEncoder, images: list, root: Path | None = None
     chunks = [decode[start:start + batch_size] for start in range(0, len(decode), batch_size)]
     failures: list[tuple[int, object, str]] = []
     for chunk in tqdm(chunks, desc="Encoding images", unit="batch", disable=not progress):
-        pixels, ok, failed = load_images([images[i] for i in chunk], encoder.preprocessing)
+        pixels, ok, failed = load_images([images[i] for i in chunk], encoder.preprocessing,
+                                         n_threads=n_threads)
         failures += [(chunk[j], p, msg) for j, p, msg in failed]
         # A file that could not be read for its content key but decoded later (it changed
         # in between) is reported rather than used without a key.
@@ -158,5 +164,6 @@ def image_features(encoder: ImageEncoder, images: list, root: Path | None = None
         with torch.inference_mode():
             out = encoder(pixels[good].to(device)).float().cpu()
         _store(cache, found, [rows[chunk[j]] for j in good], out.numpy())
-    handle_image_failures(sorted(failures, key=lambda f: f[0]), on_bad_image)
+    handle_image_failures(sorted((first_row + i, p, msg) for i, p, msg in failures),
+                          on_bad_image)
     return _assemble(len(images), encoder.dim, rows, found)

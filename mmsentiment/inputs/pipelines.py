@@ -16,6 +16,8 @@ Every pipeline is built by `make_pipeline` and answers `train_dataset` and
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from ..memory import release_free_memory
@@ -29,6 +31,31 @@ from .images import handle_image_failures, load_images
 LOWER_BATCH = 64
 
 
+def decoding_threads(n_jobs: int | None) -> int | None:
+    """Image decoding threads for an ``n_jobs`` setting, as scikit-learn reads ``n_jobs``.
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        ``None``: the default of `load_images` (the CPUs, at most 4); a positive count; or
+        a negative one, counted back from the CPUs (-1: all of them, -2: all but one).
+
+    Returns
+    -------
+    int or None
+
+    Examples
+    --------
+    >>> decoding_threads(None), decoding_threads(3)
+    (None, 3)
+    >>> decoding_threads(-1) == (os.cpu_count() or 1)
+    True
+    """
+    if n_jobs is None or n_jobs > 0:
+        return n_jobs
+    return max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+
+
 class RawImages:
     """Texts as strings and images decoded once into uint8 crops.
 
@@ -40,13 +67,16 @@ class RawImages:
         Show tqdm bars.
     precision : {"auto", "32", "bf16", "fp16"}, default="32"
         Arithmetic of the passes that run once per fit (`LowerActivations`).
+    n_jobs : int or None, default=None
+        Image decoding threads (`decoding_threads`).
     """
 
     def __init__(self, on_bad_image: str, progress: bool = False,
-                 precision: str = "32") -> None:
+                 precision: str = "32", n_jobs: int | None = None) -> None:
         self.on_bad_image = on_bad_image
         self.progress = progress
         self.precision = precision
+        self.n_jobs = n_jobs
 
     def train_dataset(self, texts: list, images: list, module, y, device: str,
                       columns: dict | None = None) -> PostDataset:
@@ -54,15 +84,19 @@ class RawImages:
         labels or sample weights)."""
         return self._raw(texts, images, module, y, columns)
 
-    def predict_dataset(self, texts: list, images: list, module, device: str) -> PostDataset:
-        """The posts to predict."""
-        return self._raw(texts, images, module)
+    def predict_dataset(self, texts: list, images: list, module, device: str,
+                        first_row: int = 0) -> PostDataset:
+        """The posts to predict (``first_row``: the first post's row in the caller's data,
+        for messages about unreadable images)."""
+        return self._raw(texts, images, module, first_row=first_row)
 
-    def _raw(self, texts, images, module, y=None, columns=None) -> PostDataset:
+    def _raw(self, texts, images, module, y=None, columns=None, first_row=0) -> PostDataset:
         pixels, present, failures = load_images(images, module.image_encoder.preprocessing,
+                                                n_threads=decoding_threads(self.n_jobs),
                                                 progress=self.progress)
         release_free_memory()  # the decoder threads' scratch memory
-        handle_image_failures(failures, self.on_bad_image)
+        handle_image_failures([(first_row + i, image, reason) for i, image, reason in failures],
+                              self.on_bad_image)
         columns = {"text": ["" if t is None else t for t in texts],
                    "text_present": torch.tensor([t is not None for t in texts],
                                                 dtype=torch.bool),
@@ -108,14 +142,17 @@ class PooledFeatures:
         Inputs per encoder forward pass.
     progress : bool, default=False
         Show tqdm bars.
+    n_jobs : int or None, default=None
+        Image decoding threads (`decoding_threads`).
     """
 
     def __init__(self, on_bad_image: str, cache_dir, batch_size: int,
-                 progress: bool = False) -> None:
+                 progress: bool = False, n_jobs: int | None = None) -> None:
         self.on_bad_image = on_bad_image
         self.cache_dir = cache_dir
         self.batch_size = batch_size
         self.progress = progress
+        self.n_jobs = n_jobs
         self._keys: tuple[str, str] | None = None
 
     def train_dataset(self, texts: list, images: list, module, y, device: str,
@@ -124,11 +161,12 @@ class PooledFeatures:
         dataset = self._features(texts, images, module, device, y)
         return dataset.with_columns(**columns) if columns else dataset
 
-    def predict_dataset(self, texts: list, images: list, module, device: str) -> PostDataset:
-        """The posts to predict, as cached vectors."""
-        return self._features(texts, images, module, device)
+    def predict_dataset(self, texts: list, images: list, module, device: str,
+                        first_row: int = 0) -> PostDataset:
+        """The posts to predict, as cached vectors (``first_row`` as for `RawImages`)."""
+        return self._features(texts, images, module, device, first_row=first_row)
 
-    def _features(self, texts, images, module, device, y=None) -> PostDataset:
+    def _features(self, texts, images, module, device, y=None, first_row=0) -> PostDataset:
         root = resolve_cache_dir(self.cache_dir)
         module.to(device).eval()
         text_enc, image_enc = module.text_encoder, module.image_encoder
@@ -141,14 +179,16 @@ class PooledFeatures:
                                                 batch_size=self.batch_size)
         image_vecs, image_present = image_features(image_enc, images, root, keys[1], device,
                                                    self.on_bad_image, progress=self.progress,
-                                                   batch_size=self.batch_size)
+                                                   batch_size=self.batch_size,
+                                                   n_threads=decoding_threads(self.n_jobs),
+                                                   first_row=first_row)
         return PostDataset({"text_features": text_vecs, "image_features": image_vecs,
                             "text_present": text_present, "image_present": image_present},
                            y=y)
 
 
 def make_pipeline(finetune: Finetune, module, *, on_bad_image: str, cache_dir, batch_size: int,
-                  progress: bool = False, precision: str = "32"
+                  progress: bool = False, precision: str = "32", n_jobs: int | None = None
                   ) -> RawImages | LowerActivations | PooledFeatures:
     """The pipeline for what ``finetune`` trains in ``module``.
 
@@ -168,13 +208,15 @@ def make_pipeline(finetune: Finetune, module, *, on_bad_image: str, cache_dir, b
         Show tqdm bars.
     precision : {"auto", "32", "bf16", "fp16"}, default="32"
         Arithmetic of the once-per-fit lower image pass (`LowerActivations`).
+    n_jobs : int or None, default=None
+        Image decoding threads (`decoding_threads`).
 
     Returns
     -------
     RawImages, LowerActivations or PooledFeatures
     """
     if not finetune.trains_encoders:
-        return PooledFeatures(on_bad_image, cache_dir, batch_size, progress)
+        return PooledFeatures(on_bad_image, cache_dir, batch_size, progress, n_jobs)
     if finetune.image_groups == 1 and module.image_encoder.splits_at_top_group():
-        return LowerActivations(on_bad_image, progress, precision)
-    return RawImages(on_bad_image, progress, precision)
+        return LowerActivations(on_bad_image, progress, precision, n_jobs)
+    return RawImages(on_bad_image, progress, precision, n_jobs)

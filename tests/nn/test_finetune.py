@@ -105,3 +105,13 @@ def test_groups_cover_every_parameter_once(text):
         assert sorted(names) == sorted(n for n, _ in image.named_parameters())
     names = [n for group in text.layer_groups() for n in group]
     assert sorted(names) == sorted(n for n, _ in text.named_parameters())
+
+
+def test_top_image_trains_all_of_the_text_and_the_image_top_group(text):
+    image = ImageEncoder("tf_efficientnet_lite0")
+    net = build(text, image, "top-image")
+    assert all(p.requires_grad for p in net.text_encoder.parameters())
+    assert trainable(net.image_encoder) == trainable(build(text, image, "top").image_encoder)
+    setting = get_finetune("top-image")
+    assert setting.trains_encoders and not setting.trains_everything
+    assert setting.resolve_micro_batch_size("auto") is None
