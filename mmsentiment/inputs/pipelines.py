@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 
 import torch
+from tqdm.auto import tqdm
 
 from ..memory import release_free_memory
 from ..nn import Finetune
@@ -29,6 +30,7 @@ from .features import image_features, text_features
 from .images import handle_image_failures, load_images
 
 LOWER_BATCH = 64
+LOWER_CHUNK = 512
 
 
 def decoding_threads(n_jobs: int | None) -> int | None:
@@ -97,11 +99,14 @@ class RawImages:
         release_free_memory()  # the decoder threads' scratch memory
         handle_image_failures([(first_row + i, image, reason) for i, image, reason in failures],
                               self.on_bad_image)
-        columns = {"text": ["" if t is None else t for t in texts],
-                   "text_present": torch.tensor([t is not None for t in texts],
-                                                dtype=torch.bool),
-                   "pixels": pixels, "image_present": present, **(columns or {})}
-        return PostDataset(columns, y=y)
+        return _posts(texts, {"pixels": pixels, "image_present": present, **(columns or {})}, y)
+
+
+def _posts(texts: list, columns: dict, y=None) -> PostDataset:
+    """A `PostDataset` of ``texts`` (``None``: missing) and the image ``columns``."""
+    return PostDataset({"text": ["" if t is None else t for t in texts],
+                        "text_present": torch.tensor([t is not None for t in texts],
+                                                     dtype=torch.bool), **columns}, y=y)
 
 
 class LowerActivations(RawImages):
@@ -114,19 +119,33 @@ class LowerActivations(RawImages):
 
     def train_dataset(self, texts: list, images: list, module, y, device: str,
                       columns: dict | None = None) -> PostDataset:
-        dataset = self._raw(texts, images, module, y, columns)
-        pixels = dataset.columns["pixels"]  # a new dataset: all rows, in order, no copy
+        # Decoded and run LOWER_CHUNK images at a time: memory never holds every image's
+        # pixels (150 KB each at 224 px), only the float16 activations (37 KB per image
+        # and its mirror for EfficientNet-Lite0).
         encoder = module.image_encoder.to(device).eval()
-        lower = None  # filled in place: no second copy from concatenating parts
         autocast = resolve_precision(self.precision, device).autocast(torch.device(device).type)
-        with torch.inference_mode(), autocast:
-            for start in range(0, len(pixels), LOWER_BATCH):
-                chunk = pixels[start:start + LOWER_BATCH].to(device)
-                both = torch.stack([encoder.lower(chunk), encoder.lower(chunk.flip(-1))], dim=1)
-                if lower is None:
-                    lower = torch.empty((len(pixels), *both.shape[1:]), dtype=torch.float16)
-                lower[start:start + len(both)] = both.half().cpu()
-        return dataset.with_columns(pixels=None, image_lower=lower)
+        lower, present, failures = None, torch.zeros(len(images), dtype=torch.bool), []
+        chunks = range(0, len(images), LOWER_CHUNK)
+        for start in tqdm(chunks, desc="Lower image layers", unit="chunk",
+                          disable=not self.progress):
+            pixels, ok, failed = load_images(images[start:start + LOWER_CHUNK],
+                                             encoder.preprocessing,
+                                             n_threads=decoding_threads(self.n_jobs))
+            failures += [(start + i, image, reason) for i, image, reason in failed]
+            present[start:start + len(ok)] = ok
+            with torch.inference_mode(), autocast:
+                for first in range(0, len(pixels), LOWER_BATCH):
+                    chunk = pixels[first:first + LOWER_BATCH].to(device)
+                    both = torch.stack([encoder.lower(chunk), encoder.lower(chunk.flip(-1))],
+                                       dim=1)
+                    if lower is None:  # filled in place: no copy from concatenating parts
+                        lower = torch.empty((len(images), *both.shape[1:]),
+                                            dtype=torch.float16)
+                    lower[start + first:start + first + len(both)] = both.half().cpu()
+        release_free_memory()  # the decoder threads' scratch memory
+        handle_image_failures(failures, self.on_bad_image)
+        return _posts(texts, {"image_lower": lower, "image_present": present,
+                              **(columns or {})}, y)
 
 
 class PooledFeatures:

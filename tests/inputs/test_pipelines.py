@@ -75,3 +75,23 @@ def test_pooled_features_equal_the_encoders_outputs(text, image_file, tmp_path):
     again = pipeline.predict_dataset(["fine", "ok"], [path, None], net, "cpu")
     torch.testing.assert_close(again.column("image_features"),
                                dataset.column("image_features"))
+
+
+def test_lower_activations_are_computed_chunk_by_chunk(text, image_file, monkeypatch,
+                                                        tmp_path):
+    import mmsentiment.inputs.pipelines as pipelines
+
+    lite = ImageEncoder("tf_efficientnet_lite0")
+    net = module(text, lite, "top")
+    colors = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (90, 90, 9), (9, 90, 90)]
+    paths = [image_file(f"{i}.png", c, (50, 40)) for i, c in enumerate(colors)]
+    texts = ["a", "b", "c", "d", "e"]
+    whole = choose(net, "top").train_dataset(texts, paths, net, [0] * 5, "cpu")
+    monkeypatch.setattr(pipelines, "LOWER_CHUNK", 2)  # chunks of 2, 2 and 1
+    chunked = choose(net, "top").train_dataset(texts, paths, net, [0] * 5, "cpu")
+    torch.testing.assert_close(chunked.column("image_lower"), whole.column("image_lower"))
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    with pytest.raises(ValueError, match=r"1 image\(s\) could not be read: row 3 \("):
+        choose(net, "top").train_dataset(texts, [*paths[:3], str(broken), paths[4]], net,
+                                          [0] * 5, "cpu")
