@@ -148,6 +148,9 @@ class ImageEncoder(nn.Module):
         How raw images become this model's input.
     dim : int
         Size of the pooled vector.
+    top_groups : int
+        Where `lower` and `upper` cut the trunk: below its top ``top_groups`` layer groups
+        (1 unless a ``finetune`` setting trains more of them).
 
     Examples
     --------
@@ -161,6 +164,8 @@ class ImageEncoder(nn.Module):
     >>> enc.name, enc.dim
     ('module:Sequential', 8)
     """
+
+    top_groups: int = 1
 
     def __init__(self, name: str | nn.Module) -> None:
         super().__init__()
@@ -245,15 +250,17 @@ class ImageEncoder(nn.Module):
                 groups[-2].extend(groups.pop())  # an unmatched head joins the top stage
         return [["model." + n for n in group] for group in groups]
 
-    def splits_at_top_group(self) -> bool:
-        """Whether the trunk can be cut below its top layer group (see `layer_groups`).
+    def splits_at_top_group(self, groups: int = 1) -> bool:
+        """Whether the trunk can be cut below its top ``groups`` layer groups.
 
-        A fit that trains only that group then runs the part below once (`lower`, `upper`).
-        True for timm's EfficientNet/MobileNet family (``conv_stem``, ``blocks``,
-        ``conv_head``).
+        A fit that trains only those groups then runs the part below once (`lower`,
+        `upper`, cut at `top_groups`). True for timm's EfficientNet/MobileNet family
+        (``conv_stem``, ``blocks``, ``conv_head``), whose coarse groups above the stem are
+        its block stages (`layer_groups`), for up to as many groups as it has stages.
         """
-        return all(hasattr(self.model, a) for a in ("conv_stem", "bn1", "blocks",
-                                                     "conv_head", "bn2"))
+        return (all(hasattr(self.model, a) for a in ("conv_stem", "bn1", "blocks",
+                                                      "conv_head", "bn2"))
+                and 1 <= groups <= len(self.model.blocks))
 
     def _normalize(self, pixels: torch.Tensor) -> torch.Tensor:
         # channels_last: oneDNN's convolutions ran Lite0 1.3-1.4x faster on the CPU in that
@@ -263,9 +270,9 @@ class ImageEncoder(nn.Module):
         return ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
 
     def lower(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Feature maps below the top layer group (see `splits_at_top_group`)."""
+        """Feature maps below the top `top_groups` layer groups (`splits_at_top_group`)."""
         x = self.model.bn1(self.model.conv_stem(self._normalize(pixels)))
-        return self.model.blocks[:-1](x)
+        return self.model.blocks[:-self.top_groups](x)
 
     def upper(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled vectors from `lower`'s feature maps; ``upper(lower(p)) == forward(p)``."""
@@ -276,7 +283,7 @@ class ImageEncoder(nn.Module):
         return self._upper_map(x).flatten(2).transpose(1, 2)
 
     def _upper_map(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.bn2(self.model.conv_head(self.model.blocks[-1:](x)))
+        return self.model.bn2(self.model.conv_head(self.model.blocks[-self.top_groups:](x)))
 
     def patches(self, pixels: torch.Tensor) -> torch.Tensor:
         """Patch vectors for fusion heads that attend over image regions.

@@ -236,6 +236,7 @@ def make_pipeline(finetune: Finetune, module, *, on_bad_image: str, cache_dir, b
     """
     if not finetune.trains_encoders:
         return PooledFeatures(on_bad_image, cache_dir, batch_size, progress, n_jobs)
-    if finetune.image_groups == 1 and module.image_encoder.splits_at_top_group():
+    groups = finetune.image_groups
+    if groups is not None and module.image_encoder.splits_at_top_group(groups):
         return LowerActivations(on_bad_image, progress, precision, n_jobs)
     return RawImages(on_bad_image, progress, precision, n_jobs)

@@ -62,7 +62,10 @@ class Finetune:
         return {name for group in encoder.layer_groups()[-groups:] for name in group}
 
     def apply(self, text_encoder: nn.Module, image_encoder: nn.Module) -> None:
-        """Set ``requires_grad`` on both encoders' parameters to this setting."""
+        """Set ``requires_grad`` on both encoders' parameters to this setting, and cut the
+        image encoder's trunk (`ImageEncoder.top_groups`) below the groups that train."""
+        if self.image_groups and hasattr(image_encoder, "top_groups"):
+            image_encoder.top_groups = self.image_groups
         for encoder, groups in ((text_encoder, self.text_groups),
                                 (image_encoder, self.image_groups)):
             trainable = self.trainable_names(encoder, groups)
