@@ -30,8 +30,11 @@ CONFIGS: dict[str, dict] = {
     "top": {"finetune": "top", **OLD_TEXT_LR},
     "balanced": {"class_weight": "balanced", **OLD_TEXT_LR},
     "top-image": {"finetune": "top-image", "precision": "auto"},
+    "top-image-5": {"finetune": "top-image", "precision": "auto", "max_epochs": 5},
 }
 DESCRIPTIONS = {
+    "top-image-5": "as top-image, up to 5 epochs instead of 3 (early stopping as the "
+                   "defaults)",
     "top-image": "the whole text encoder and the image encoder's top group (last block stage "
                  "and head convolution) fine-tuned over lower image layers computed once, "
                  "bfloat16 autocast (precision=\"auto\" on this CPU), channels_last images, "
