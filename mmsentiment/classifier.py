@@ -18,6 +18,7 @@ from .inputs import extract_columns, make_pipeline, training_columns
 from .nn import MultimodalNet, build_network, get_finetune
 from .params import check_params
 from .persistence import PersistenceMixin
+from .pretrained import PretrainedMixin
 from .training import (
     TrainingStatus,
     build_net,
@@ -38,7 +39,8 @@ from .training import (
 PREDICT_CHUNK = 512
 
 
-class MultimodalSentimentClassifier(PersistenceMixin, ClassifierMixin, BaseEstimator):
+class MultimodalSentimentClassifier(PersistenceMixin, PretrainedMixin, ClassifierMixin,
+                                    BaseEstimator):
     """Text + image sentiment classifier: pretrained encoders fine-tuned jointly with a fusion head.
 
     A sentence-transformers text encoder and a timm image encoder each turn a post into a

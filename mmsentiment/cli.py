@@ -247,8 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("data", help="CSV / Parquet / JSON Lines file")
     train.add_argument("-o", "--output", required=True,
                        help="model file: .safetensors (safe to share) or .joblib / .pkl "
-                            "(a pickle)")
-    train.add_argument("--force", action="store_true", help="replace an existing file")
+                            "(a pickle); or a model folder for the Hugging Face hub (a "
+                            "path without a suffix)")
+    train.add_argument("--force", action="store_true",
+                       help="replace an existing file (or the model in a model folder)")
     train.add_argument("--label-column", default="label", help="label column (default: label)")
     train.add_argument("--plot", help="write the training curves to this PNG")
     train.add_argument("--param", dest="param_overrides", action="append", type=parse_param,
@@ -269,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Predict with a saved model; the output holds the "
                                          "input columns, 'prediction' and one 'proba_<class>' "
                                          "column per class.")
-    predict.add_argument("model", help="a model file written by 'train'")
+    predict.add_argument("model", help="a model file or folder written by 'train'")
     _model_trust(predict)
     predict.add_argument("data", help="CSV / Parquet / JSON Lines file")
     predict.add_argument("-o", "--output", required=True,
@@ -286,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("evaluate", help="classification report (+ confusion matrix PNG)",
                               description="Score a saved model on a labelled data file.")
-    evaluate.add_argument("model", help="a model file written by 'train'")
+    evaluate.add_argument("model", help="a model file or folder written by 'train'")
     _model_trust(evaluate)
     evaluate.add_argument("data", help="CSV / Parquet / JSON Lines file with labels")
     evaluate.add_argument("--label-column", default="label")
@@ -318,8 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="train on the built-in demo set, evaluate, save, "
                                        "reload and predict (offline, about a minute)")
     demo.add_argument("--epochs", type=int, default=4, help="training epochs (default 4)")
-    demo.add_argument("--output", help="where to save the model: .joblib, .pkl or "
-                                       ".safetensors (default: a temp folder)")
+    demo.add_argument("--output", help="where to save the model: .joblib, .pkl, "
+                                       ".safetensors or a model folder (default: a temp "
+                                       "folder)")
     demo.add_argument("--force", action="store_true", help="replace an existing file")
     demo.add_argument("--verbose", type=int, default=1, help="0 hides the progress bars")
     demo.set_defaults(func=_demo)

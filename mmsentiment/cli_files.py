@@ -100,19 +100,22 @@ def write_table(df, path: str | Path, force: bool = True) -> Path:
 
 
 def save_model(clf, path: str | Path, force: bool = False) -> Path:
-    """Save as safetensors (``.safetensors``) or a joblib pickle (``.joblib``, ``.pkl``).
+    """Save as safetensors (``.safetensors``), a joblib pickle (``.joblib``, ``.pkl``), or a
+    model folder in the Hugging Face layout (a path without a suffix, or a folder).
 
     The file is written under a temporary name and renamed into place, so an interruption
-    leaves no partial file; an existing file is kept unless ``force``.
+    leaves no partial file; an existing file is kept unless ``force``. A folder is written
+    by `MultimodalSentimentClassifier.save_pretrained`: a non-empty one only with ``force``,
+    and never one that holds anything but an mmsentiment model.
 
     Parameters
     ----------
     clf : MultimodalSentimentClassifier
         A fitted model.
     path : str or Path
-        The model file (its folder is made where missing).
+        The model file or folder (missing folders are made).
     force : bool, default=False
-        Replace an existing file.
+        Replace an existing file, or the model in an existing model folder.
 
     Returns
     -------
@@ -122,9 +125,18 @@ def save_model(clf, path: str | Path, force: bool = False) -> Path:
 
     path = Path(path)
     suffix = path.suffix.lower()
+    if path.is_dir() or not suffix:
+        if path.is_dir() and any(path.iterdir()) and not force:
+            raise CLIError(f"{path} is a folder that is not empty; pass --force to replace "
+                           "the model in it")
+        try:
+            return clf.save_pretrained(path)
+        except FileExistsError as exc:
+            raise CLIError(str(exc)) from None
     if suffix not in (".safetensors", *PICKLE_SUFFIXES):
         raise CLIError(f"{path}: a model file ends in .safetensors (safe to share) or "
-                       f"{' / '.join(PICKLE_SUFFIXES)} (a pickle)")
+                       f"{' / '.join(PICKLE_SUFFIXES)} (a pickle); a path without a suffix "
+                       "is a model folder")
     if path.exists() and not force:
         raise CLIError(f"{path} exists; pass --force to replace it")
     if suffix == ".safetensors":
@@ -133,12 +145,13 @@ def save_model(clf, path: str | Path, force: bool = False) -> Path:
 
 
 def load_model(path: str | Path, allow_pickle: bool = False, trust_encoders: bool = False):
-    """Load a model file, telling its kind from its content (never from its name).
+    """Load a model file, telling its kind from its content (never from its name), or a
+    model folder (`MultimodalSentimentClassifier.from_pretrained`, local folders only).
 
     Parameters
     ----------
     path : str or Path
-        A safetensors model file, or a joblib pickle.
+        A safetensors model file, a joblib pickle, or a model folder.
     allow_pickle : bool, default=False
         Load pickles; a pickle runs code when it is loaded, so only for files you trust.
     trust_encoders : bool, default=False
@@ -157,6 +170,9 @@ def load_model(path: str | Path, allow_pickle: bool = False, trust_encoders: boo
 
     from .classifier import MultimodalSentimentClassifier
 
+    if Path(path).is_dir():
+        return MultimodalSentimentClassifier.from_pretrained(Path(path),
+                                                             trust_encoders=trust_encoders)
     try:
         kind = file_format(path)
     except ValueError as exc:

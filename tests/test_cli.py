@@ -16,7 +16,7 @@ import pytest
 
 from mmsentiment import MultimodalSentimentClassifier, load_demo
 from mmsentiment.cli import build_parser, main
-from mmsentiment.cli_files import read_table
+from mmsentiment.cli_files import CLIError, read_table, save_model
 from mmsentiment.cli_options import docstring_parameters, estimator_params, first_sentence
 from mmsentiment.model_files import file_format
 
@@ -83,6 +83,28 @@ def test_evaluate_prints_a_report_and_draws_the_matrix(files, capsys):
     out = capsys.readouterr().out
     assert f"{len(test)} posts: accuracy" in out and "weighted avg" in out
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_model_folders_in_and_out(files, tmp_path, capsys):
+    folder, _, test, model = files
+    clf = MultimodalSentimentClassifier.load(model)
+    out = save_model(clf, tmp_path / "mvsa-model")  # no suffix: a model folder
+    assert sorted(p.name for p in out.iterdir()) == \
+        ["README.md", "config.json", "model.safetensors"]
+    data = str(folder / "test.parquet")
+    assert main(["predict", str(out), data, "-o", str(tmp_path / "a.csv")]) == 0
+    assert main(["predict", str(model), data, "-o", str(tmp_path / "b.csv")]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.csv"),
+                                  pd.read_csv(tmp_path / "b.csv"))
+    with pytest.raises(CLIError, match="pass --force"):
+        save_model(clf, out)
+    assert save_model(clf, out, force=True) == out
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep", encoding="utf-8")
+    with pytest.raises(CLIError, match="holds no mmsentiment model"):
+        save_model(clf, other, force=True)
+    assert [p.name for p in other.iterdir()] == ["notes.txt"]
 
 
 def test_validate_exit_codes(files, tmp_path, capsys):
