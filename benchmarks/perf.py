@@ -18,6 +18,10 @@ Measures on MVSA-Single train (and dev for prediction), in one process, one afte
    validation passes); the target (< 3 GB for the defaults) is checked on whole fits, whose
    peak memory benchmarks/mvsa.py records.
 
+The CPU efficiency of the defaults against an earlier commit, and the encoders' kernels
+(bfloat16, channels_last, torch.compile), are measured by benchmarks/efficiency.py; this
+script writes its figures into docs/performance.md too.
+
 5. (``encoders``) one epoch of full joint fine-tuning with each pair of the offline
    encoders (2 text x 2 image), as a ratio to the default pair's epoch: what a fit with the
    larger encoders would cost here.
@@ -290,6 +294,9 @@ def write_doc(results: dict, out: Path) -> None:
         "",
     ]
     stamp = lambda sec: f"*(measured {sec['date']}, commit {sec['commit']})*"  # noqa: E731
+    from efficiency import efficiency_lines
+
+    lines += efficiency_lines(results, MVSA_RESULTS)
     if "grid" in results:
         sec = results["grid"]
         once, t_grid = sec["once"], sec["grid_seconds"]

@@ -162,6 +162,8 @@ class MultimodalSentimentClassifier(PersistenceMixin, PretrainedMixin, Classifie
     ----------
     classes_ : ndarray
         The class labels.
+    class_count_ : ndarray of shape (n_classes,)
+        Training posts of each class in the last fit.
     interrupted_ : bool
         Whether the last fit was stopped by Ctrl-C (KeyboardInterrupt); the estimator then
         holds the best weights seen so far and stays usable.
@@ -333,6 +335,7 @@ class MultimodalSentimentClassifier(PersistenceMixin, PretrainedMixin, Classifie
                              "needs two.")
         self.classes_ = encoder.classes_
         y_int = encoder.transform(y).astype(np.int64)
+        self.class_count_ = np.bincount(y_int, minlength=len(self.classes_))
         columns = self._fit_columns(text_labels, image_labels, sample_weight, y, warm)
         texts, images = extract_columns(X, self.text_column, self.image_column)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -359,13 +362,9 @@ class MultimodalSentimentClassifier(PersistenceMixin, PretrainedMixin, Classifie
             left = 0 if self.checkpoint_dir is None else resume(
                 self.net_, self.checkpoint_dir,
                 fit_fingerprint(self.get_params(), texts, images, y, columns.values()),
-                self.max_epochs,
-                self.verbose)
+                self.max_epochs, self.verbose)
             train = dataset.subset(train_idx)
-            if left:
-                self.net_.partial_fit(train, y=None, epochs=left)
-            else:
-                self.net_.fit(train, y=None)
+            self.net_.partial_fit(train, None, epochs=left) if left else self.net_.fit(train, None)
         self._finish_fit(status, accelerator, device)
         return self
 

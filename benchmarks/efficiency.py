@@ -1,0 +1,311 @@
+"""CPU efficiency of a default fit and of prediction, against the code of an earlier commit.
+
+    python benchmarks/efficiency.py [--root ../shared/data/MVSA_Single] [--posts 320]
+
+Two sections, each measured in one run, one process after another on a quiet machine:
+
+``fits``: a whole default fit (encoders loaded, images decoded, 3 epochs, 10 % held out
+for early stopping) on the first ``--posts`` MVSA train posts, and ``predict_proba`` of the
+fitted model on the first ``--dev-posts`` dev posts, each in a fresh process: with the code
+of ``--baseline`` (a git worktree of that commit) and with this checkout, under the
+defaults and under the settings that make up each lever. Each row gives the fit's wall
+time, its mean epoch, predict throughput and peak memory, and its ratio to the baseline's.
+
+``kernels``: the encoders alone, forward and backward (a training step) and forward only
+(inference), float32 against bfloat16 autocast and contiguous against channels_last
+images; torch.compile's first call (the compilation) against its later calls.
+
+Figures go to benchmarks/results/perf.json (keys ``efficiency`` and ``kernels``);
+``python benchmarks/perf.py --sections`` (with no section) rewrites docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+RESULTS = HERE / "results" / "perf.json"
+DEFAULT_ROOT = REPO.parent / "shared" / "data" / "MVSA_Single"
+BASELINE = "e9caf16"
+# (row name, whose code, estimator parameters); the first row is the baseline.
+FITS = [
+    ("defaults at the baseline commit", "baseline", {}),
+    ("full, float32 (channels_last images)", "current",
+     {"finetune": "full", "precision": "32"}),
+    ("full, precision=\"auto\" (bfloat16 here)", "current", {"finetune": "full"}),
+    ("top-image, float32", "current", {"finetune": "top-image", "precision": "32"}),
+    ("top-image, precision=\"auto\"", "current", {"finetune": "top-image"}),
+    ("top, precision=\"auto\"", "current", {"finetune": "top"}),
+    ("defaults of this checkout", "current", {}),
+]
+
+CHILD = """
+import json, resource, sys, time
+from mmsentiment import MultimodalSentimentClassifier, load_mvsa
+root, n, n_dev, params = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
+cols = ["text", "image_path"]
+train = load_mvsa(root, "train").iloc[:n]
+dev = load_mvsa(root, "dev").iloc[:n_dev]
+clf = MultimodalSentimentClassifier(random_state=0, cache_dir=None, **params)
+start = time.perf_counter()
+clf.fit(train[cols], train["label"])
+fit = time.perf_counter() - start
+epochs = [row["dur"] for row in clf.history_]
+best = float("inf")
+for _ in range(2):
+    start = time.perf_counter()
+    clf.predict_proba(dev[cols])
+    best = min(best, time.perf_counter() - start)
+print(json.dumps({"fit": fit, "epoch": sum(epochs) / len(epochs), "epochs": len(epochs),
+                  "predict": len(dev) / best,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "precision": str(getattr(clf.net_, "precision", None))}))
+"""
+
+
+def baseline_tree(commit: str) -> Path:
+    """A worktree of ``commit`` (created once, outside the repository)."""
+    tree = Path("/tmp") / f"mmsentiment-{commit}"
+    if not (tree / "mmsentiment").is_dir():
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-f",
+                        str(tree), commit], check=True, capture_output=True)
+    return tree
+
+
+def run_fit(code: Path, root: Path, n: int, n_dev: int, params: dict) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(code), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", CHILD, str(root), str(n), str(n_dev),
+                          json.dumps(params)], env=env, capture_output=True, text=True,
+                         check=True, cwd=code)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def section_fits(root: Path, n: int, n_dev: int, baseline: str) -> dict:
+    trees = {"baseline": baseline_tree(baseline), "current": REPO}
+    rows = []
+    for name, code, params in FITS:
+        row = {"setting": name, "code": code, "params": params,
+               **run_fit(trees[code], root, n, n_dev, params)}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return {"rows": rows, "n_posts": n, "n_dev": n_dev, "baseline": baseline}
+
+
+def _best(step, repeats: int = 3) -> float:
+    step()  # warm-up: oneDNN picks its kernels on the first call
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def section_kernels(root: Path, batch: int = 16) -> dict:
+    import torch
+
+    from mmsentiment import load_mvsa
+    from mmsentiment.encoders import ImageEncoder, TextEncoder
+
+    texts = list(load_mvsa(root, "train")["text"][:batch])
+    text = TextEncoder("all-MiniLM-L6-v2")
+    tokens = text.tokenize(texts)
+    image = ImageEncoder("tf_efficientnet_lite0")
+    x = torch.randn(batch, 3, 224, 224)
+    rows = []
+
+    def timed(name: str, model, inputs: dict, dtype, train: bool) -> None:
+        model.train(train)
+
+        def step():
+            with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
+                if train:
+                    model(**inputs).float().sum().backward()
+                    return
+                with torch.inference_mode():
+                    model(**inputs)
+        rows.append({"kernel": name, "dtype": str(dtype or "float32"),
+                     "step": "train" if train else "infer", "seconds": _best(step)})
+        print(json.dumps(rows[-1]), flush=True)
+
+    for train in (True, False):
+        for dtype in (None, torch.bfloat16):
+            timed("MiniLM", text, dict(tokens), dtype, train)
+            timed("Lite0, contiguous", image.model, {"x": x}, dtype, train)
+            cl = x.contiguous(memory_format=torch.channels_last)
+            timed("Lite0, channels_last", image.model, {"x": cl}, dtype, train)
+    image.model.eval()
+    compiled = torch.compile(image.model)
+    cl = x.contiguous(memory_format=torch.channels_last)
+    start = time.perf_counter()
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        compiled(cl)
+    first = time.perf_counter() - start
+
+    def infer():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            compiled(cl)
+    rows.append({"kernel": "Lite0, channels_last, torch.compile", "dtype": "torch.bfloat16",
+                 "step": "infer", "seconds": _best(infer), "compile_seconds": first})
+    print(json.dumps(rows[-1]), flush=True)
+    return {"rows": rows, "batch": batch}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
+    parser.add_argument("--sections", nargs="*", default=["fits", "kernels"],
+                        choices=["fits", "kernels"])
+    parser.add_argument("--posts", type=int, default=320, help="train posts per fit")
+    parser.add_argument("--dev-posts", type=int, default=200, help="dev posts to predict")
+    parser.add_argument("--baseline", default=BASELINE, help="commit to compare against")
+    args = parser.parse_args()
+    if not (args.root / "labelResultAll.txt").is_file():
+        print(f"MVSA-Single not found at {args.root}; pass --root.", file=sys.stderr)
+        return 2
+    sys.path.insert(0, str(HERE))
+    import torch
+    from runner import current_commit
+
+    stamp = {"date": time.strftime("%Y-%m-%d"), "commit": current_commit(),
+             "cpu": cpu_description(), "torch_threads": torch.get_num_threads()}
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    if "fits" in args.sections:
+        fits = section_fits(args.root.resolve(), args.posts, args.dev_posts, args.baseline)
+        results["efficiency"] = {**fits, **stamp}
+        RESULTS.write_text(json.dumps(results, indent=1))
+    if "kernels" in args.sections:
+        results["kernels"] = {**section_kernels(args.root), **stamp}
+        RESULTS.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+def cpu_description() -> str:
+    """The CPU's model name and its bfloat16-related flags (from /proc/cpuinfo)."""
+    model, flags = "unknown CPU", set()
+    info = Path("/proc/cpuinfo")
+    for line in info.read_text().splitlines() if info.is_file() else []:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            model = value.strip()
+        elif key.strip() == "flags":
+            flags = set(value.split())
+    wanted = ["avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile"]
+    return f"{model} ({', '.join(f for f in wanted if f in flags) or 'no AVX2'})"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+# Levers as pairs of rows of the fits section: (lever, row without it, row with it, MVSA
+# configurations without and with it for the accuracy change, decision).
+LEVERS = [
+    ("channels_last images (and the code since the baseline), full fine-tuning in float32",
+     "defaults at the baseline commit", "full, float32 (channels_last images)", None, None,
+     "adopted: always on for the image encoder; outputs equal float32 contiguous to 1e-4"),
+    ("bfloat16 autocast, full fine-tuning", "full, float32 (channels_last images)",
+     "full, precision=\"auto\" (bfloat16 here)", None, None,
+     "adopted as precision=\"auto\" for prediction's sake; a full fit gains little"),
+    ("bfloat16 autocast, top-image", "top-image, float32", "top-image, precision=\"auto\"",
+     None, None, "adopted: precision=\"auto\""),
+    ("finetune=\"top-image\" instead of \"full\" (both precision=\"auto\")",
+     "full, precision=\"auto\" (bfloat16 here)", "top-image, precision=\"auto\"",
+     "default", "top-image", "see the decision in the text below"),
+    ("finetune=\"top\" instead of \"top-image\"", "top-image, precision=\"auto\"",
+     "top, precision=\"auto\"", None, None, "offered, not the default"),
+]
+
+
+def mvsa_means(results: Path, config: str) -> tuple[float, float, int] | None:
+    """Mean dev accuracy and weighted F1 (%) of an MVSA configuration, and its seeds."""
+    if not results.is_file():
+        return None
+    runs = {}
+    for line in results.read_text().splitlines():
+        row = json.loads(line)
+        if row["config"] == config and row.get("fraction", 1.0) == 1.0:
+            runs[row["seed"]] = row  # the latest run of each seed
+    if not runs:
+        return None
+    acc = sum(r["dev_accuracy"] for r in runs.values()) / len(runs) * 100
+    f1 = sum(r["dev_weighted_f1"] for r in runs.values()) / len(runs) * 100
+    return acc, f1, len(runs)
+
+
+def efficiency_lines(results: dict, mvsa: Path) -> list[str]:
+    """The docs/performance.md sections of ``efficiency`` and ``kernels`` in ``results``."""
+    lines: list[str] = []
+    stamp = lambda s: (f"*(measured {s['date']}, commit {s['commit']}, on {s['cpu']}, "  # noqa: E731
+                       f"torch threads {s['torch_threads']})*")
+    if "efficiency" in results:
+        sec = results["efficiency"]
+        rows = {r["setting"]: r for r in sec["rows"]}
+        base = sec["rows"][0]
+        lines += [
+            f"## CPU efficiency against {sec['baseline']}", "", stamp(sec), "",
+            f"Whole fits (3 epochs, 10 % held out) on the first {sec['n_posts']} MVSA train "
+            f"posts and `predict_proba` on the first {sec['n_dev']} dev posts, each setting "
+            "in a fresh process, one after another, with the baseline commit's code "
+            "(a git worktree) and with this checkout. Ratios are to the baseline row.",
+            "",
+            "| setting | fit (s) | fit ratio | mean epoch (s) | epoch ratio | predict "
+            "(posts/s) | predict ratio | peak RSS (GB) |",
+            "|---|---|---|---|---|---|---|---|",
+        ] + [f"| {r['setting']} | {r['fit']:.0f} | {r['fit'] / base['fit']:.2f} | "
+             f"{r['epoch']:.1f} | {r['epoch'] / base['epoch']:.2f} | {r['predict']:.1f} | "
+             f"{r['predict'] / base['predict']:.2f} | {r['peak_mb'] / 1024:.2f} |"
+             for r in sec["rows"]] + [
+            "",
+            "Levers, each as two rows of the table above; the accuracy change is that of the "
+            "whole MVSA fits in [benchmarks.md](benchmarks.md) where both were run:",
+            "",
+            "| lever | epoch time ratio | predict ratio | dev accuracy change (points) "
+            "| decision |",
+            "|---|---|---|---|---|",
+        ]
+        for lever, before, after, cfg_before, cfg_after, decision in LEVERS:
+            if before not in rows or after not in rows:
+                continue
+            a, b = rows[before], rows[after]
+            change = "not measured"
+            means = [mvsa_means(mvsa, c) for c in (cfg_before, cfg_after)] if cfg_after else []
+            if means and all(means):
+                change = (f"{means[1][0] - means[0][0]:+.1f} ({means[0][2]} and "
+                          f"{means[1][2]} seeds)")
+            lines.append(f"| {lever} | {b['epoch'] / a['epoch']:.2f} | "
+                         f"{b['predict'] / a['predict']:.2f} | {change} | {decision} |")
+        lines.append("")
+    if "kernels" in results:
+        sec = results["kernels"]
+        by = {(r["kernel"], r["step"], r["dtype"]): r["seconds"] for r in sec["rows"]}
+        lines += [
+            "## Encoder kernels: bfloat16, channels_last, torch.compile", "", stamp(sec), "",
+            f"The encoders alone on a batch of {sec['batch']} (MVSA texts; random 224-px "
+            "images), best of 3 after a warm-up: a training step (forward and backward) and "
+            "inference, float32 against bfloat16 autocast.",
+            "",
+            "| encoder | step | float32 (s) | bfloat16 (s) | bfloat16 speed-up |",
+            "|---|---|---|---|---|",
+        ]
+        for (kernel, step, dtype), seconds in by.items():
+            bf16 = by.get((kernel, step, "torch.bfloat16"))
+            if dtype == "float32" and bf16:
+                lines.append(f"| {kernel} | {step} | {seconds:.3f} | {bf16:.3f} | "
+                             f"{seconds / bf16:.2f} |")
+        compiled = [r for r in sec["rows"] if "compile_seconds" in r]
+        eager = by.get(("Lite0, channels_last", "infer", "torch.bfloat16"))
+        for r in compiled:
+            lines += ["", f"torch.compile of Lite0 (bfloat16, channels_last, inference): the "
+                      f"first call took {r['compile_seconds']:.0f} s (compilation), later "
+                      f"calls {r['seconds']:.3f} s against {eager:.3f} s eager "
+                      f"({eager / r['seconds']:.2f}x)."]
+        lines.append("")
+    return lines
