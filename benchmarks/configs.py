@@ -30,9 +30,12 @@ CONFIGS: dict[str, dict] = {
     "top": {"finetune": "top", **OLD_TEXT_LR},
     "balanced": {"class_weight": "balanced", **OLD_TEXT_LR},
     "top-image": {"finetune": "top-image", "precision": "auto"},
+    "default-auto": {"precision": "auto"},
     "top-image-5": {"finetune": "top-image", "precision": "auto", "max_epochs": 5},
 }
 DESCRIPTIONS = {
+    "default-auto": "the defaults with precision=\"auto\" (bfloat16 autocast on this CPU) "
+                    "and channels_last images: joint fine-tuning as the default row",
     "top-image-5": "as top-image, up to 5 epochs instead of 3 (early stopping as the "
                    "defaults)",
     "top-image": "the whole text encoder and the image encoder's top group (last block stage "
