@@ -155,7 +155,35 @@ def section_kernels(root: Path, batch: int = 16) -> dict:
     rows.append({"kernel": "Lite0, channels_last, torch.compile", "dtype": "torch.bfloat16",
                  "step": "infer", "seconds": _best(infer), "compile_seconds": first})
     print(json.dumps(rows[-1]), flush=True)
+    rows += onnx_runtime_rows(image.model, x)
     return {"rows": rows, "batch": batch}
+
+
+def onnx_runtime_rows(model, x) -> list[dict]:
+    """Lite0's inference exported to ONNX and run by ONNX Runtime (float32), where
+    ``onnx`` and ``onnxruntime`` are installed; its largest difference to torch's output."""
+    try:
+        import io
+
+        import onnxruntime
+        import torch
+    except ImportError as exc:
+        print(f"ONNX Runtime not measured: {exc}", flush=True)
+        return []
+    buffer = io.BytesIO()
+    torch.onnx.export(model.eval(), (x,), buffer, dynamo=False, input_names=["x"],
+                      dynamic_axes={"x": {0: "n"}})
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = onnxruntime.InferenceSession(buffer.getvalue(), options,
+                                           providers=["CPUExecutionProvider"])
+    with torch.inference_mode():
+        reference = model(x).numpy()
+    diff = float(abs(session.run(None, {"x": x.numpy()})[0] - reference).max())
+    row = {"kernel": "Lite0, ONNX Runtime", "dtype": "float32", "step": "infer",
+           "seconds": _best(lambda: session.run(None, {"x": x.numpy()})), "max_diff": diff}
+    print(json.dumps(row), flush=True)
+    return [row]
 
 
 def main() -> int:
@@ -307,5 +335,12 @@ def efficiency_lines(results: dict, mvsa: Path) -> list[str]:
                       f"first call took {r['compile_seconds']:.0f} s (compilation), later "
                       f"calls {r['seconds']:.3f} s against {eager:.3f} s eager "
                       f"({eager / r['seconds']:.2f}x)."]
+        for r in sec["rows"]:
+            if "max_diff" in r:
+                torch32 = by.get(("Lite0, channels_last", "infer", "float32"))
+                lines += ["", f"ONNX Runtime (float32) ran Lite0's inference in "
+                          f"{r['seconds']:.3f} s against {torch32:.3f} s for torch in "
+                          f"float32 and {eager:.3f} s in bfloat16 (channels_last); its "
+                          f"outputs differed from torch's by at most {r['max_diff']:.1e}."]
         lines.append("")
     return lines

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 # Where ``train`` deliberately departs from the estimator; every other parameter becomes an
 # option named, typed, defaulted and explained by the estimator itself (`train_options`).
-SKIPPED = {"callbacks": "it takes Python objects (skorch callbacks)"}
+SKIPPED = {"callbacks": "it takes Python objects (skorch callbacks)",
+           "warm_start": "each train command fits a new model"}
 ALIASES = {"max_epochs": ("--epochs",), "random_state": ("--seed",)}
 CLI_DEFAULTS = {"verbose": 1}  # progress bars on in a shell
 ZERO_MEANS_NONE = {"micro_batch_size": "whole batches",
