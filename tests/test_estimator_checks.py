@@ -3,7 +3,8 @@
 The estimator's input is a text and an image per row. Checks that feed a numeric matrix and
 expect a fit to succeed on it cannot apply; each is listed below with the reason. What those
 checks test (pickling, idempotent fits, n_features_in_, ...) is tested on real posts in
-test_sklearn_contract.py.
+test_sklearn_contract.py (decision_function's agreement with predict_proba in
+test_prediction.py).
 """
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -28,7 +29,7 @@ EXPECTED_FAILED = {
         "check_sample_weights_pandas_series", "check_sample_weights_not_an_array",
         "check_sample_weights_list", "check_sample_weights_shape",
         "check_sample_weights_not_overwritten", "check_sample_weight_equivalence_on_dense_data",
-        "check_classifiers_one_label_sample_weights",
+        "check_classifiers_one_label_sample_weights", "check_decision_proba_consistency",
     ]
 }
 EXPECTED_FAILED["check_positive_only_tag_during_fit"] = (
