@@ -206,7 +206,7 @@ def plot_modality_contributions(explanation: pd.DataFrame, n: int = 20,
     values = _predicted_class_probas(shown)
     x = np.arange(len(values))
     if ax is None:
-        ax = _new_figure(max(6.0, 2.0 + 0.55 * len(values)), 4.5).add_subplot()
+        ax = _new_figure(max(6.0, 2.5 + 0.8 * len(values)), 4.5).add_subplot()
     fig = ax.figure
     width = 0.27
     for j, (name, color) in enumerate((("joint", "tab:gray"), ("text only", "tab:blue"),
