@@ -9,6 +9,7 @@ from .classifier import MultimodalSentimentClassifier
 from .datasets import load_demo, load_mvsa
 from .embedders import ImageEmbedder, TextEmbedder
 from .encoders import EncoderUnavailableError
+from .explain import plot_modality_contributions
 from .plots import plot_confusion_matrix, plot_learning_curve, plot_training_curves
 from .validation import ValidationReport, validate
 from .version import __version__
@@ -20,6 +21,7 @@ __all__ = [
     "plot_training_curves",
     "plot_confusion_matrix",
     "plot_learning_curve",
+    "plot_modality_contributions",
     "EncoderUnavailableError",
     "load_demo",
     "load_mvsa",

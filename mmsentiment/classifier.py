@@ -14,6 +14,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
+from .explain import ExplainMixin
 from .inputs import extract_columns, make_pipeline, training_columns
 from .nn import MultimodalNet, build_network, get_finetune
 from .params import check_params
@@ -39,8 +40,8 @@ from .training import (
 PREDICT_CHUNK = 512
 
 
-class MultimodalSentimentClassifier(PersistenceMixin, PretrainedMixin, ClassifierMixin,
-                                    BaseEstimator):
+class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMixin,
+                                    ClassifierMixin, BaseEstimator):
     """Text + image sentiment classifier: pretrained encoders fine-tuned jointly with a fusion head.
 
     A sentence-transformers text encoder and a timm image encoder each turn a post into a

@@ -207,15 +207,16 @@ def test_train_choices_come_from_the_docstring():
     actions = {a.dest: a for a in train_parser()._actions}
     assert "attention" in actions["fusion"].choices
     assert set(actions["fusion"].choices) == set(FUSIONS)  # the docstring lists every head
-    assert list(actions["finetune"].choices) == ["full", "top", "frozen"]
-    assert list(actions["precision"].choices) == ["32", "bf16", "fp16"]
+    assert list(actions["finetune"].choices) == ["full", "top-image", "top", "frozen"]
+    assert list(actions["precision"].choices) == ["auto", "32", "bf16", "fp16"]
     assert actions["device"].choices is None  # "cuda:1" is a device too
 
 
 def test_train_help_comes_from_the_docstring(capsys):
     docs = docstring_parameters(MultimodalSentimentClassifier)
     actions = {a.dest: a for a in train_parser()._actions}
-    for name in set(MultimodalSentimentClassifier().get_params()) - {"callbacks"}:
+    for name in set(MultimodalSentimentClassifier().get_params()) - {"callbacks",
+                                                                      "warm_start"}:
         summary = first_sentence(docs[name][1])
         assert summary and actions[name].help.startswith(summary.replace("%", "%%")), name
     assert actions["max_epochs"].help.startswith("Upper bound on training epochs.")

@@ -76,6 +76,32 @@ class PostDataset(torch.utils.data.Dataset):
         kept.update(columns)
         return PostDataset(kept, y=self.column("y"))
 
+    def hide(self, *modalities: str) -> PostDataset:
+        """A view of the same rows in which each of ``modalities`` is marked missing.
+
+        Only the presence column of each hidden modality (``"text"`` or ``"image"``) is new;
+        every other column is shared, so hiding the images of decoded posts copies no pixel.
+        The network treats a hidden modality as a missing one (`mmsentiment.nn.MultimodalNet`).
+
+        Examples
+        --------
+        >>> ds = PostDataset({"text": ["a", "b"], "text_present": torch.ones(2, dtype=bool),
+        ...                   "image_present": torch.ones(2, dtype=bool)})
+        >>> hidden = ds.hide("image")
+        >>> hidden.column("image_present").tolist(), hidden.column("text_present").tolist()
+        ([False, False], [True, True])
+        """
+        columns = dict(self.columns)
+        for modality in modalities:
+            name = f"{modality}_present"
+            if name not in columns:
+                raise ValueError(f"Cannot hide {modality!r}: the dataset has no {name!r} "
+                                 "column (modalities are 'text' and 'image').")
+            columns[name] = torch.zeros_like(columns[name])
+        view = object.__new__(PostDataset)
+        view.columns, view.rows = columns, self.rows
+        return view
+
     def batch(self, index) -> tuple[dict, torch.Tensor]:
         """The inputs and labels of the rows at positions ``index``, gathered at once."""
         rows = self.rows[torch.as_tensor(index, dtype=torch.long)]

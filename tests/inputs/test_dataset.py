@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from mmsentiment.encoders import TextEncoder
@@ -35,6 +36,23 @@ def test_with_columns_replaces_and_drops():
     inputs, y = swapped.batch([1])
     assert "pixels" not in inputs and torch.equal(inputs["image_lower"], lower[[1]])
     assert inputs["text"] == [""] and y.tolist() == [2]
+
+
+def test_hide_marks_a_modality_missing_and_shares_the_rest():
+    ds = _dataset()
+    view = ds.subset([3, 0, 2])
+    hidden = view.hide("image")
+    assert hidden.columns["pixels"] is ds.columns["pixels"]  # no pixel copied
+    inputs, y = hidden.batch([0, 1, 2])
+    assert inputs["image_present"].tolist() == [False, False, False]
+    assert inputs["text_present"].tolist() == [True, True, False]
+    assert inputs["text"] == ["d", "a", ""] and y.tolist() == [0, 0, 2]
+    assert view.column("image_present").tolist() == [True, True, True]  # source untouched
+    both = ds.hide("text", "image")
+    assert not both.column("text_present").any() and not both.column("image_present").any()
+    assert ds.column("text_present").tolist() == [True, True, False, True]
+    with pytest.raises(ValueError, match="'audio'"):
+        ds.hide("audio")
 
 
 def test_loader_and_collate_tokenize_and_flip():
