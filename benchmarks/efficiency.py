@@ -43,7 +43,6 @@ FITS = [
     ("top-image, float32", "current", {"finetune": "top-image", "precision": "32"}),
     ("top-image, precision=\"auto\"", "current", {"finetune": "top-image"}),
     ("top, precision=\"auto\"", "current", {"finetune": "top"}),
-    ("defaults of this checkout", "current", {}),
 ]
 
 CHILD = """
