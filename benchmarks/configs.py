@@ -35,13 +35,16 @@ CONFIGS: dict[str, dict] = {
 }
 DESCRIPTIONS = {
     "default-auto": "the defaults with precision=\"auto\" (bfloat16 autocast on this CPU) "
-                    "and channels_last images: joint fine-tuning as the default row",
+                    "and channels_last images: joint fine-tuning as the default row (its fit "
+                    "time ran beside the test suite and two other jobs: an upper bound; "
+                    "docs/performance.md has the quiet ratios)",
     "top-image-5": "as top-image, up to 5 epochs instead of 3 (early stopping as the "
                    "defaults)",
     "top-image": "the whole text encoder and the image encoder's top group (last block stage "
                  "and head convolution) fine-tuned over lower image layers computed once, "
                  "bfloat16 autocast (precision=\"auto\" on this CPU), channels_last images, "
-                 "whole batches of 32; the default's learning rates and schedule",
+                 "whole batches of 32; the default's learning rates and schedule (fit times "
+                 "beside other jobs: upper bounds)",
     "default": "MultimodalSentimentClassifier() defaults: joint fine-tuning of MiniLM + "
                "EfficientNet-Lite0, concat fusion, learning rates 1e-4 (text encoder), "
                "1e-4 (image encoder), 1e-3 (head), 10 % held out for early stopping, "
