@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .inputs.remote import is_url
 from .model_files import PICKLE_SUFFIXES, file_format, write_atomically
 
 READERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
@@ -23,7 +24,7 @@ def read_table(path: str | Path, image_column: str | None = None):
         The file; its suffix names the format (`READERS`).
     image_column : str or None, default=None
         A column of image paths: relative paths there are made absolute against the
-        file's folder.
+        file's folder (URLs, ``scheme://...``, are left as they are).
 
     Returns
     -------
@@ -55,7 +56,8 @@ def read_table(path: str | Path, image_column: str | None = None):
         base = path.resolve().parent
 
         def absolute(value):
-            if isinstance(value, str) and value.strip() and not Path(value).is_absolute():
+            if (isinstance(value, str) and value.strip() and not is_url(value)
+                    and not Path(value).is_absolute()):
                 return str(base / value)
             return value
 

@@ -13,8 +13,6 @@ import inspect
 import torch
 from PIL import Image
 
-from .paths import open_regular_file
-
 # Bump when decoding, cropping or the stored layout changes: old cache entries are then
 # ignored (every fingerprint changes).
 CACHE_LAYOUT_VERSION = 1
@@ -44,18 +42,24 @@ def text_key(text: str) -> str:
 def image_key(image) -> str | None:
     """Content hash of an image: its file's bytes, or a PIL image's mode, size and pixels.
 
+    A URL is keyed by the bytes it serves when asked (read through
+    `mmsentiment.inputs.remote.read_url`), never by the URL itself: an image replaced at
+    the same URL gets a new key, and the same image at two URLs shares one.
+
     Parameters
     ----------
     image : str, path-like or PIL.Image.Image
-        An image file, or a PIL image (of which palette, transparency and EXIF orientation
-        count too).
+        An image file, a URL, or a PIL image (of which palette, transparency and EXIF
+        orientation count too).
 
     Returns
     -------
     key : str or None
-        The SHA-256 hex digest, or ``None`` when a file cannot be read (the decoder then
-        reports why).
+        The SHA-256 hex digest, or ``None`` when a file or URL cannot be read (the decoder
+        then reports why).
     """
+    from .inputs.remote import open_image_file  # not at the top: inputs imports this module
+
     digest = hashlib.sha256()
     if isinstance(image, Image.Image):
         # Everything decoding looks at: pixels, palette, transparency, EXIF orientation.
@@ -64,7 +68,7 @@ def image_key(image) -> str | None:
         digest.update(image.tobytes())
         return digest.hexdigest()
     try:
-        with open_regular_file(image) as fh:
+        with open_image_file(image) as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
     except (OSError, ValueError):  # the decoder reports why

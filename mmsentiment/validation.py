@@ -13,7 +13,7 @@ from PIL import Image
 
 from .inputs.columns import is_encodable, is_missing, is_missing_image, raw_columns
 from .inputs.images import DecompressionBomb, check_pixel_limit
-from .paths import open_regular_file
+from .inputs.remote import RemoteImageError, is_url, open_image_file
 
 LONG_TEXT_CHARS = 2000
 TINY_IMAGE_PX = 32
@@ -85,14 +85,16 @@ def _inspect_image(value) -> tuple[str | None, str | None]:
     if isinstance(value, Image.Image):
         return None, value.mode
     path = os.fspath(value)
-    if not os.path.exists(path):
+    if not is_url(path) and not os.path.exists(path):
         return "missing_image_file", path
     try:
-        with open_regular_file(path) as fh, Image.open(fh) as img:
+        with open_image_file(path) as fh, Image.open(fh) as img:
             check_pixel_limit(img)
             mode, size, frames = img.mode, img.size, getattr(img, "n_frames", 1)
             img.draft("RGB", (64, 64))
             img.load()
+    except RemoteImageError as exc:  # its message names the URL
+        return "unreachable_image", str(exc)
     except (DecompressionBomb, Image.DecompressionBombError) as exc:
         return "decompression_bomb", f"{path}: {exc}"
     except Exception as exc:  # noqa: BLE001 - as in data.load_images: any decode error
@@ -122,6 +124,8 @@ def validate(X, y=None, text_column: str = "text", image_column: str = "image_pa
         Name of the image column (DataFrame input).
     check_images : bool, default=True
         Open and decode every image (slower; finds corrupt, tiny and oversized images).
+        Image URLs are downloaded for it (`mmsentiment.inputs.remote.read_url`); without
+        it they are not contacted.
     n_threads : int, default=4
         Threads for decoding images.
 
@@ -185,7 +189,8 @@ def validate(X, y=None, text_column: str = "text", image_column: str = "image_pa
                 notes[detail] += 1
     text_gone = set(found.get("missing_text", [])) | set(found.get("blank_text", []))
     image_gone = set(found.get("missing_image", []))
-    for kind in ("missing_image_file", "unreadable_image", "decompression_bomb"):
+    for kind in ("missing_image_file", "unreachable_image", "unreadable_image",
+                 "decompression_bomb"):
         image_gone |= set(found.get(kind, []))
     for i in sorted(text_gone & image_gone):
         add("no_modality", i)
@@ -202,6 +207,10 @@ def validate(X, y=None, text_column: str = "text", image_column: str = "image_pa
         "image_not_path": ("error", "image is neither a path, a PIL image nor missing"),
         "missing_image_file": ("error", "file not found: fit raises (on_bad_image='raise') "
                                         "or treats it as missing ('blank')"),
+        "unreachable_image": ("error", "image URL could not be read (an HTTP error, a refused "
+                                       "connection, a timeout, too large, or an fsspec "
+                                       "protocol that is not installed): fit raises or, with "
+                                       "on_bad_image='blank', treats it as missing"),
         "unreadable_image": ("error", "empty, truncated, corrupt, not an image, not a regular "
                                       "file or too large: fit raises or, with "
                                       "on_bad_image='blank', treats it as missing"),

@@ -52,3 +52,57 @@ def image_file(tmp_path):
         Image.new("RGB", size, color).save(path)
         return str(path)
     return make
+
+
+class _FolderHandler(__import__("http.server").server.SimpleHTTPRequestHandler):
+    """Serves a folder, plus ``/slow`` (answers after a second), ``/endless`` (bytes with
+    no announced length, until the client stops reading) and ``/redirect?to=URL``."""
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        import time
+        from urllib.parse import parse_qs, urlsplit
+
+        url = urlsplit(self.path)
+        if url.path == "/slow":
+            time.sleep(1.0)
+        elif url.path == "/endless":
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+            try:
+                for _ in range(10_000):  # at most 640 MB, long after any client stopped
+                    self.wfile.write(b"\0" * 65536)
+            except OSError:  # the client hung up: what a bounded reader does
+                pass
+            return
+        elif url.path == "/redirect":
+            self.send_response(302)
+            self.send_header("Location", parse_qs(url.query)["to"][0])
+            self.end_headers()
+            return
+        super().do_GET()
+
+    def log_message(self, format, *args):  # noqa: A002 - quiet test output
+        return
+
+
+@pytest.fixture(scope="session")
+def http_folder(tmp_path_factory):
+    """A real HTTP server on 127.0.0.1 (a free port) serving a fresh folder.
+
+    Returns ``(folder, base_url)``: a file written to ``folder / name`` is served at
+    ``f"{base_url}/{name}"``.
+    """
+    import functools
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    folder = tmp_path_factory.mktemp("served")
+    handler = functools.partial(_FolderHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)

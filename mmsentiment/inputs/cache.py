@@ -8,7 +8,9 @@ An entry is one encoder output for one input, stored as a ``.npy`` file under
   fingerprint of its weights and every preprocessing setting, so a change in any of them
   reads from another folder;
 - the *content hash* is the SHA-256 of the text string or of the image file's bytes, never
-  the path or the row position, so renamed, moved or duplicated files share an entry.
+  the path or the row position, so renamed, moved or duplicated files share an entry. An
+  image URL is keyed by the bytes it serves (`mmsentiment.hashing.image_key`): an image
+  replaced at its URL is encoded anew, never served from a stale entry.
 
 Writes go to a temporary file that is then renamed into place (atomic on POSIX and Windows),
 so processes of a parallel grid search can share the folder. An entry that cannot be read,

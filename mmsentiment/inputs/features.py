@@ -8,6 +8,8 @@ the rest are, in batches, and are stored for the next fit, fold, candidate or pr
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -115,7 +117,7 @@ def image_features(encoder: ImageEncoder, images: list, root: Path | None = None
     encoder : ImageEncoder
         The image encoder (in eval mode).
     images : list of str, path-like, PIL.Image.Image or None
-        The images, ``None`` where an image is missing.
+        The images (paths, URLs or PIL images), ``None`` where an image is missing.
     root, cache_key, device, progress, batch_size
         As for `text_features` (``cache_key`` from `ImageEncoder.cache_key`).
     on_bad_image : {"raise", "blank"}, default="raise"
@@ -137,7 +139,11 @@ def image_features(encoder: ImageEncoder, images: list, root: Path | None = None
     ValueError
         With ``on_bad_image="raise"``, if any image cannot be read.
     """
-    rows = {i: image_key(img) for i, img in enumerate(images) if img is not None}
+    # Content keys in threads: a URL is downloaded to be keyed (once more to be decoded
+    # where the cache lacks it).
+    given = [i for i, img in enumerate(images) if img is not None]
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        rows = dict(zip(given, pool.map(image_key, [images[i] for i in given])))
     cache = _cache(root, cache_key, encoder.dim)
     first = {k: i for i, k in reversed(list(rows.items())) if k is not None}
     found = _lookup(cache, first)

@@ -18,8 +18,8 @@ from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
 from ..encoders.image import ImagePreprocessing
-from ..paths import open_regular_file
 from .columns import MAX_ERRORS_SHOWN
+from .remote import open_image_file
 
 IMAGE_POLICIES = ("raise", "blank")
 RESAMPLING = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
@@ -50,15 +50,16 @@ def check_pixel_limit(img: Image.Image) -> None:
 def load_image(image, prep: ImagePreprocessing) -> np.ndarray:
     """Decode one image into a ``(3, size, size)`` uint8 array ready for the encoder.
 
-    Accepts a path or a PIL image. EXIF orientation is applied; grayscale, palette, RGBA
-    (composited on white), CMYK and 16-bit images become RGB; of an animated image the first
-    frame is used. The shorter side is resized to ``prep.resize_to`` and the centre
-    ``prep.size`` square is kept.
+    Accepts a path, a URL (``http(s)://`` or an installed fsspec protocol such as ``s3://``,
+    read into memory by `mmsentiment.inputs.remote.read_url`) or a PIL image. EXIF
+    orientation is applied; grayscale, palette, RGBA (composited on white), CMYK and 16-bit
+    images become RGB; of an animated image the first frame is used. The shorter side is
+    resized to ``prep.resize_to`` and the centre ``prep.size`` square is kept.
 
     Parameters
     ----------
     image : str, path-like or PIL.Image.Image
-        The image.
+        The image: a local path, a URL or a PIL image.
     prep : ImagePreprocessing
         The encoder's preprocessing.
 
@@ -70,7 +71,9 @@ def load_image(image, prep: ImagePreprocessing) -> np.ndarray:
     Raises
     ------
     OSError
-        If the file is missing, truncated or not an image.
+        If the file is missing, truncated or not an image, or a URL cannot be read
+        (`mmsentiment.inputs.remote.RemoteImageError`: an HTTP error, a refused connection,
+        a timeout, more than `mmsentiment.paths.MAX_FILE_BYTES` bytes).
     ValueError
         If it is not a regular file (a FIFO, a device), is empty, or is larger than
         `mmsentiment.paths.MAX_FILE_BYTES`.
@@ -82,7 +85,7 @@ def load_image(image, prep: ImagePreprocessing) -> np.ndarray:
     if isinstance(image, Image.Image):
         image.load()
         return _prepare(image, prep)
-    with open_regular_file(image) as fh, Image.open(fh) as img:
+    with open_image_file(image) as fh, Image.open(fh) as img:
         check_pixel_limit(img)
         # JPEG draft mode decodes at a reduced scale directly: much faster for large photos.
         img.draft("RGB", (prep.resize_to, prep.resize_to))
@@ -120,7 +123,7 @@ def load_images(images: Sequence, prep: ImagePreprocessing, n_threads: int | Non
     Parameters
     ----------
     images : sequence of str, path-like, PIL.Image.Image or None
-        The images, ``None`` where an image is missing.
+        The images (paths, URLs or PIL images), ``None`` where an image is missing.
     prep : ImagePreprocessing
         The encoder's preprocessing.
     n_threads : int or None, default=None
