@@ -1,4 +1,4 @@
-"""The ``mmsentiment`` command: train, predict, evaluate, validate, cache, demo.
+"""The ``mmsentiment`` command: train, predict, evaluate, validate, cache, serve, demo.
 
 Data files are CSV (``.csv``, ``.tsv``), Parquet (``.parquet``, ``.pq``) or JSON Lines
 (``.jsonl``, ``.ndjson``; ``.json`` is read as a JSON array) with a text column and an image
@@ -28,6 +28,7 @@ from pathlib import Path
 
 from .cli_files import CLIError, load_model, read_table, save_figure, save_model, write_table
 from .cli_options import estimator_params, parse_param, train_options
+from .serve import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_POSTS
 from .version import __version__
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 3, 130
@@ -164,6 +165,29 @@ def _cache(args: argparse.Namespace) -> int:
     for name, folder in info["folders"].items():
         print(f"  {name}: {folder['entries']} entries, {folder['bytes'] / 1e6:.1f} MB"
               f"{'' if folder['layout'] == 'current' else ' (old layout: prune removes it)'}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from . import serve
+    from .training import resolve_device
+
+    try:
+        serve.require_fastapi()
+    except ImportError as exc:
+        raise CLIError(str(exc)) from None
+    clf = load_model(args.model, allow_pickle=args.allow_pickle,
+                     trust_encoders=args.trust_encoders)
+    cache_dir = None if args.cache_dir.lower() == "none" else args.cache_dir
+    clf.set_params(cache_dir=cache_dir, **({"device": args.device} if args.device else {}))
+    clf.attach_module(clf.net_.module_, resolve_device(clf.device))
+    app = serve.create_app(clf, image_root=args.image_root, allow_urls=args.allow_urls,
+                           on_bad_image=args.on_bad_image, max_body_bytes=args.max_body_bytes,
+                           max_posts=args.max_posts, max_image_bytes=args.max_image_bytes)
+    print(f"Serving {args.model} (classes {list(clf.classes_)}) at http://{args.host}:"
+          f"{args.port}: image_path {'beneath ' + args.image_root if args.image_root else 'off'},"
+          f" image_url {'on' if args.allow_urls else 'off'}, image_base64 on", file=sys.stderr)
+    serve.run(app, host=args.host, port=args.port)
     return 0
 
 
@@ -316,6 +340,32 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--max-size", type=int, help="prune to this many bytes (default: "
                                                     "$MMSENTIMENT_CACHE_MAX_BYTES or 10 GiB)")
     cache.set_defaults(func=_cache)
+
+    srv = sub.add_parser("serve", help="an HTTP server for a saved model (POST /predict)",
+                         description="Serve a model over HTTP: POST /predict takes a JSON list "
+                                     "of posts, GET /health describes the model. Needs "
+                                     "the 'serve' extra (FastAPI and uvicorn).")
+    srv.add_argument("model", help="a model file written by 'train'")
+    _model_trust(srv)
+    srv.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    srv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    srv.add_argument("--image-root", help="accept image_path fields, read beneath this folder")
+    srv.add_argument("--allow-urls", action="store_true",
+                     help="accept image_url fields: the server downloads http(s) URLs")
+    srv.add_argument("--on-bad-image", choices=["raise", "blank"], default="raise",
+                     help="unreadable images: answer 422 naming the posts (default), or "
+                          "predict those posts without their image")
+    srv.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
+                     help="largest request body (default 16 MiB; 413 beyond)")
+    srv.add_argument("--max-posts", type=int, default=DEFAULT_MAX_POSTS,
+                     help="most posts per request (default 256; 413 beyond)")
+    srv.add_argument("--max-image-bytes", type=int,
+                     help="largest image, downloaded or decoded (default 64 MiB)")
+    srv.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the model's)")
+    srv.add_argument("--cache-dir", default="none",
+                     help="feature cache of frozen models: a folder, 'auto' (the per-user "
+                          "one) or 'none' (default: no features of requests are kept)")
+    srv.set_defaults(func=_serve)
 
     demo = sub.add_parser("demo", help="train on the built-in demo set, evaluate, save, "
                                        "reload and predict (offline, about a minute)")
