@@ -129,9 +129,9 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         accelerate, for scripts run with ``accelerate launch`` (docs/scaling.md).
     precision : {"auto", "32", "bf16", "fp16"}, default="auto"
         Arithmetic of the forward passes: float32, or mixed precision through
-        ``torch.autocast`` (`mmsentiment.precision.Precision`); weights stay float32.
-        ``"auto"``: bfloat16 where the device computes it natively (CPUs with AMX or
-        AVX512-BF16, recent GPUs), else float32 (`mmsentiment.precision.resolve_precision`).
+        ``torch.autocast``; weights stay float32. ``"auto"``: bfloat16 where the device
+        computes it natively (AMX or AVX512-BF16 CPUs, recent GPUs), except for CPU training
+        steps through a whole image CNN; else float32 (`mmsentiment.precision.resolve_precision`).
     callbacks : list of skorch callbacks or (name, callback) pairs, optional
         Further skorch callbacks for the training run (loggers such as
         ``skorch.callbacks.TensorBoard``, or your own); each fit uses copies, run after the
@@ -291,6 +291,8 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         return build_net(
             module, n_classes=len(self.classes_), device=device, batch_size=self.batch_size,
             precision=resolve_precision(self.precision, device),
+            train_precision=resolve_precision(self.precision, device, trains_convnet=
+                                              get_finetune(self.finetune).image_groups is None),
             micro_batch_size=self._micro_batch_size(),
             max_epochs=self.max_epochs, lr=self.lr, text_encoder_lr=self.text_encoder_lr,
             image_encoder_lr=self.image_encoder_lr, weight_decay=self.weight_decay,
@@ -434,8 +436,7 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
 
     def predict(self, X) -> np.ndarray:
         """The most probable class label of each post."""
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Logarithms of `predict_proba` (``-inf`` where a probability is 0)."""

@@ -31,7 +31,7 @@ def cpu_has_bf16() -> bool:
     return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
 
 
-def resolve_precision(name: str, device: str) -> Precision:
+def resolve_precision(name: str, device: str, trains_convnet: bool = False) -> Precision:
     """The `Precision` that ``name`` means on ``device`` (``"auto"`` resolved there).
 
     Parameters
@@ -40,12 +40,17 @@ def resolve_precision(name: str, device: str) -> Precision:
         The ``precision`` setting.
     device : str
         A torch device name (``"cpu"``, ``"cuda:0"``, ``"mps"``).
+    trains_convnet : bool, default=False
+        Whether the precision is for training steps that train a whole convolutional image
+        encoder: ``"auto"`` then means float32 on a CPU, where oneDNN's bfloat16
+        convolution backward ran slower than float32 (docs/performance.md).
 
     Returns
     -------
     Precision
-        bfloat16 for ``"auto"`` on a CPU with `cpu_has_bf16` or a CUDA device with
-        bfloat16 support, float32 for ``"auto"`` elsewhere; other names as given.
+        bfloat16 for ``"auto"`` on a CPU with `cpu_has_bf16` (except for ``trains_convnet``)
+        or a CUDA device with bfloat16 support, float32 for ``"auto"`` elsewhere; other
+        names as given.
 
     Examples
     --------
@@ -58,7 +63,7 @@ def resolve_precision(name: str, device: str) -> Precision:
         return Precision(name)
     kind = torch.device(device).type
     if kind == "cpu":
-        native = cpu_has_bf16()
+        native = cpu_has_bf16() and not trains_convnet
     elif kind == "cuda":
         native = torch.cuda.is_bf16_supported()
     else:

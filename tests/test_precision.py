@@ -77,3 +77,36 @@ def test_bfloat16_predictions_are_close_to_float32(float32_model, small):
     assert not np.array_equal(exact, approx)  # bfloat16 really ran
     assert np.abs(exact - approx).max() < 0.03
     assert np.mean(exact.argmax(1) == approx.argmax(1)) >= 0.9
+
+
+def test_auto_keeps_float32_for_cpu_steps_that_train_a_whole_convnet(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert resolve_precision("auto", "cpu", trains_convnet=True).name == "32"
+    assert resolve_precision("auto", "cpu", trains_convnet=False).name == "bf16"
+    assert resolve_precision("bf16", "cpu", trains_convnet=True).name == "bf16"  # as asked
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_precision("auto", "cuda", trains_convnet=True).name == "bf16"
+
+
+def test_training_steps_and_inference_may_differ(small, monkeypatch):
+    from mmsentiment import MultimodalSentimentClassifier
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    X, y = small
+    seen = []
+    clf = MultimodalSentimentClassifier(finetune="full", max_epochs=1, batch_size=12,
+                                        validation_fraction=None, random_state=0,
+                                        device="cpu")
+    build = clf.build_module
+
+    def spy(n_classes, **kwargs):
+        module = build(n_classes, **kwargs)
+        module.head.register_forward_hook(
+            lambda m, i, out: seen.append((m.training, out.dtype)))
+        return module
+
+    clf.build_module = spy
+    clf.fit(X[:12], y[:12])
+    clf.predict_proba(X[:3])
+    assert {dtype for training, dtype in seen if training} == {torch.float32}
+    assert {dtype for training, dtype in seen if not training} == {torch.bfloat16}

@@ -128,7 +128,8 @@ def named_callbacks(callbacks) -> list[tuple[str, Callback]]:
 
 
 def build_net(module: MultimodalNet, *, n_classes: int, device: str, batch_size: int = 32,
-              precision: Precision | None = None, micro_batch_size: int | None = None,
+              precision: Precision | None = None, train_precision: Precision | None = None,
+              micro_batch_size: int | None = None,
               max_epochs: int = 1, n_train: int = 1, lr: float = 1e-3,
               text_encoder_lr: float = 1e-4, image_encoder_lr: float = 1e-4,
               weight_decay: float = 0.01, layer_decay: float = 1.0, warmup: float = 0.1,
@@ -158,6 +159,8 @@ def build_net(module: MultimodalNet, *, n_classes: int, device: str, batch_size:
         table).
     precision : Precision, optional
         Arithmetic of the forward pass.
+    train_precision : Precision, optional
+        Arithmetic of the training steps, where it differs from ``precision``.
     micro_batch_size : int or None
         Posts per forward/backward chunk.
     n_train : int
@@ -210,6 +213,7 @@ def build_net(module: MultimodalNet, *, n_classes: int, device: str, batch_size:
     return net_class(
         module,
         precision=precision,
+        train_precision=train_precision,
         micro_batch_size=micro_batch_size,
         auxiliary_weight=auxiliary_weight,
         criterion=nn.CrossEntropyLoss,

@@ -43,6 +43,9 @@ class SentimentNet(NeuralNetClassifier):
         Passed to ``NeuralNetClassifier``.
     precision : Precision, optional
         Arithmetic of the forward pass; float32 when ``None``.
+    train_precision : Precision, optional
+        Arithmetic of the training steps' forward pass, where it differs from
+        ``precision`` (which then covers validation and prediction).
     micro_batch_size : int or None, default=None
         Posts per forward/backward chunk; ``None`` runs whole batches.
     auxiliary_weight : float, default=0.0
@@ -52,10 +55,12 @@ class SentimentNet(NeuralNetClassifier):
     """
 
     def __init__(self, *args, precision: Precision | None = None,
+                 train_precision: Precision | None = None,
                  micro_batch_size: int | None = None, auxiliary_weight: float = 0.0,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.precision = precision
+        self.train_precision = train_precision
         self.micro_batch_size = micro_batch_size
         self.auxiliary_weight = auxiliary_weight
 
@@ -104,16 +109,18 @@ class SentimentNet(NeuralNetClassifier):
                  if name not in self.cuda_dependent_attributes_]
         self.cuda_dependent_attributes_ = [*self.cuda_dependent_attributes_, *extra]
 
-    def _precision(self) -> Precision:
-        return self.precision if self.precision is not None else Precision("32")
+    def _precision(self, training: bool = False) -> Precision:
+        chosen = getattr(self, "train_precision", None) if training else None
+        chosen = chosen or self.precision  # pickles of earlier versions lack train_precision
+        return chosen if chosen is not None else Precision("32")
 
     def _initialize_scaler(self, device_type: str) -> None:
         self.scaler_ = torch.amp.GradScaler(device_type,
-                                            enabled=self._precision().scales_loss)
+                                            enabled=self._precision(True).scales_loss)
 
     def _forward_in_precision(self, x, **fit_params):
         """One forward pass of the module under this net's precision, outputs in float32."""
-        precision = self._precision()
+        precision = self._precision(training=torch.is_grad_enabled() and self.module_.training)
         if precision.dtype is None:
             return super().infer(x, **fit_params)
         device_type = next(self.module_.parameters()).device.type
