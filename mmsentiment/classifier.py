@@ -17,7 +17,7 @@ from torch import nn
 from .explain import ExplainMixin
 from .inputs import extract_columns, make_pipeline, training_columns
 from .nn import MultimodalNet, build_network, get_finetune
-from .params import check_params
+from .params import check_params, check_warm_start
 from .persistence import PersistenceMixin
 from .pretrained import PretrainedMixin
 from .training import (
@@ -326,7 +326,7 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         check_params(self)
         _, y = validate_data(self, X, y, dtype=None, ensure_all_finite=False)
         check_classification_targets(y)
-        warm = self.warm_start and hasattr(self, "net_")
+        warm = check_warm_start(self)
         encoder = LabelEncoder().fit(self.classes_ if warm else y)
         unseen = sorted(set(np.unique(y)) - set(encoder.classes_), key=str)
         if unseen:

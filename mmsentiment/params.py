@@ -12,6 +12,31 @@ from .nn import FUSIONS, get_finetune
 from .precision import NAMES as PRECISION_NAMES
 from .training import LR_SCHEDULES, named_callbacks
 
+NETWORK_PARAMS = ("text_encoder", "image_encoder", "fusion", "finetune")
+
+
+def check_warm_start(est) -> bool:
+    """Whether this fit continues the fitted network (``warm_start``); records the
+    parameters that shape the network for the next warm start to compare.
+
+    Raises
+    ------
+    ValueError
+        On a warm start after a change of encoder, fusion head or ``finetune``: the fitted
+        network cannot follow it.
+    """
+    current = {name: getattr(est, name) for name in NETWORK_PARAMS}
+    if not (est.warm_start and hasattr(est, "net_")):
+        est.network_params_ = current
+        return False
+    before = getattr(est, "network_params_", current)
+    changed = [n for n in NETWORK_PARAMS if before[n] is not current[n]
+               and before[n] != current[n]]
+    if changed:
+        raise ValueError(f"warm_start=True continues the fitted network, which cannot follow "
+                         f"a change of {changed}; fit with warm_start=False.")
+    return True
+
 
 def check_params(est) -> None:
     """Raise a ``ValueError`` (or ``TypeError``) naming the first invalid parameter of ``est``.

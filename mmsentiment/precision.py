@@ -65,7 +65,7 @@ def resolve_precision(name: str, device: str, trains_convnet: bool = False) -> P
     if kind == "cpu":
         native = cpu_has_bf16() and not trains_convnet
     elif kind == "cuda":
-        native = torch.cuda.is_bf16_supported()
+        native = torch.cuda.is_bf16_supported(including_emulation=False)  # Ampere or newer
     else:
         native = False
     return Precision("bf16" if native else "32")

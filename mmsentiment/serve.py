@@ -168,6 +168,10 @@ class _Images:
     def fetch(self, field: str, value: str, folder: str, i: int) -> str:
         """A local file holding the image (`BadImage` where it cannot be had)."""
         if field == "image_path":
+            size = os.stat(value).st_size if os.path.isfile(value) else 0
+            if size > self.max_image_bytes:
+                raise BadImage(f"{size} bytes, above the limit of {self.max_image_bytes} "
+                               "(--max-image-bytes)")
             return value
         if field == "image_url":
             try:

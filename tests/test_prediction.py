@@ -138,3 +138,12 @@ def test_n_jobs_does_not_change_predictions(frozen, small):
         np.testing.assert_allclose(frozen.predict_proba(X), expected, atol=1e-6)
     finally:
         frozen.pipeline_.n_jobs = None
+
+
+def test_warm_start_refuses_a_changed_network(frozen, small):
+    X, y = small
+    warm = MultimodalSentimentClassifier(**{**frozen.get_params(), "warm_start": True})
+    warm.__dict__.update({k: v for k, v in frozen.__dict__.items() if k.endswith("_")})
+    warm.set_params(finetune="full")  # the frozen network cannot start training its encoders
+    with pytest.raises(ValueError, match=r"cannot follow a change of \['finetune'\]"):
+        warm.fit(X, y)

@@ -201,7 +201,9 @@ def _read_http(url: str, limit: int, timeout: float) -> bytes:
             while True:
                 if time.monotonic() > deadline:
                     raise RemoteImageError(f"{url}: the download took more than {timeout} s")
-                block = response.read(min(CHUNK_BYTES, limit + 1 - total))
+                # read1: one receive at most, so that a server dripping bytes cannot keep
+                # read() waiting past the deadline (each byte resets the socket timeout).
+                block = response.read1(min(CHUNK_BYTES, limit + 1 - total))
                 if not block:
                     break
                 chunks.append(block)

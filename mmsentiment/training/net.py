@@ -111,7 +111,7 @@ class SentimentNet(NeuralNetClassifier):
 
     def _precision(self, training: bool = False) -> Precision:
         chosen = getattr(self, "train_precision", None) if training else None
-        chosen = chosen or self.precision  # pickles of earlier versions lack train_precision
+        chosen = chosen or self.precision
         return chosen if chosen is not None else Precision("32")
 
     def _initialize_scaler(self, device_type: str) -> None:
@@ -203,7 +203,7 @@ class SentimentNet(NeuralNetClassifier):
         return {"loss": torch.stack(losses).sum(), "y_pred": torch.cat(preds)}
 
     def _step_optimizer(self, step_fn):
-        if not self._precision().scales_loss:
+        if not self._precision(training=True).scales_loss:
             return super()._step_optimizer(step_fn)
         step_fn()
         for name in self._optimizers:
