@@ -429,14 +429,14 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         return self._outputs(X, logits=False)
 
     def decision_function(self, X) -> np.ndarray:
-        """The fusion head's scores (logits): shape (n_samples, n_classes), or (n_samples,)
-        for two classes (the second class's score minus the first's), as scikit-learn's."""
+        """The head's logits, (n_samples, n_classes); for two classes, class 1's minus 0's."""
         scores = self._outputs(X, logits=True)
         return scores[:, 1] - scores[:, 0] if len(self.classes_) == 2 else scores
 
     def predict(self, X) -> np.ndarray:
         """The most probable class label of each post."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # first: it checks that the model is fitted
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Logarithms of `predict_proba` (``-inf`` where a probability is 0)."""
