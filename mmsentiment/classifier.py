@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from .explain import ExplainMixin
-from .inputs import extract_columns, make_pipeline, training_columns
+from .inputs import extract_columns, make_pipeline, predict_chunks, training_columns
 from .nn import MultimodalNet, build_network, get_finetune
 from .params import check_params, check_warm_start
 from .persistence import PersistenceMixin
@@ -35,9 +35,6 @@ from .training import (
     shared_seed,
     validation_split,
 )
-
-# Posts per prediction chunk: a chunk's decoded images (224 px) take about 77 MB.
-PREDICT_CHUNK = 512
 
 
 class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMixin,
@@ -410,15 +407,13 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
 
     # ------------------------------------------------------------------ predict
     def _outputs(self, X, logits: bool) -> np.ndarray:
-        """The network's probabilities (or logits) for ``X``, `PREDICT_CHUNK` posts at a time:
-        memory holds one chunk's decoded images, whatever the number of posts."""
+        """The network's probabilities (or logits) for ``X``, chunk by chunk
+        (`mmsentiment.inputs.predict_chunks`)."""
         check_is_fitted(self, "net_")
         texts, images = self._validate_X(X, reset=False)
         net, parts = self.net_, []
-        for start in range(0, len(texts), PREDICT_CHUNK):
-            end = start + PREDICT_CHUNK
-            dataset = self.pipeline_.predict_dataset(texts[start:end], images[start:end],
-                                                     net.module_, str(net.device), start)
+        for dataset in predict_chunks(self.pipeline_, texts, images, net.module_,
+                                      str(net.device)):
             with torch.inference_mode():
                 out = net.forward(dataset) if logits else net.predict_proba(dataset)
             parts.append(np.asarray(out, dtype=np.float64))

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from .inputs import predict_chunks
 from .plots import _new_figure
 
 if TYPE_CHECKING:
@@ -90,8 +91,6 @@ class ExplainMixin:
         >>> bool(table["driven_by"].isin(["both", "text", "image", "neither"]).all())
         True
         """
-        from .classifier import PREDICT_CHUNK
-
         check_is_fitted(self, "net_")
         texts, images = self._validate_X(X, reset=False)
         index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(texts))
@@ -99,11 +98,8 @@ class ExplainMixin:
         chunks: dict[str, list[np.ndarray]] = {prefix: [] for prefix, _ in VIEWS}
         present: dict[str, list[np.ndarray]] = {"text_present": [], "image_present": []}
         # Chunk by chunk, as predict_proba: memory holds one chunk's decoded images.
-        for start in range(0, len(texts), PREDICT_CHUNK):
-            end = start + PREDICT_CHUNK
-            dataset = self.pipeline_.predict_dataset(texts[start:end], images[start:end],
-                                                     self.net_.module_, str(self.net_.device),
-                                                     start)
+        for dataset in predict_chunks(self.pipeline_, texts, images, self.net_.module_,
+                                      str(self.net_.device)):
             for prefix, hidden in VIEWS:
                 chunks[prefix].append(self._explain_proba(
                     dataset if hidden is None else dataset.hide(hidden)))

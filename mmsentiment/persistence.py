@@ -102,6 +102,29 @@ def save_model(clf, path, self_contained: bool = False, overwrite: bool = True) 
                             overwrite=overwrite)
 
 
+def read_header(path: Path) -> tuple[dict, dict[str, tuple[int, ...]]]:
+    """A model file's header metadata and tensor shapes, read only after its kind and size
+    checks (`mmsentiment.model_files`); no tensor is loaded.
+
+    Raises
+    ------
+    ValueError
+        For a pickle, an over-size header, or a file safetensors cannot read.
+    """
+    from safetensors import safe_open
+
+    if file_format(path) != "safetensors":
+        raise ValueError(f"{path} is a pickle, not a safetensors model file; a pickle runs "
+                         "code when loaded: use joblib.load only for files you trust.")
+    safetensors_header_length(path)
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return (fh.metadata() or {},
+                    {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()})
+    except (SafetensorError, OSError) as exc:
+        raise ValueError(f"{path} is not a readable safetensors model file: {exc}") from exc
+
+
 def load_model(path, estimator_class, device: str | None = None, cache_dir="auto",
                trust_encoders: bool = False):
     """Read a classifier written by `save_model`; executes no code from the file.
@@ -128,19 +151,8 @@ def load_model(path, estimator_class, device: str | None = None, cache_dir="auto
     -------
     MultimodalSentimentClassifier
     """
-    from safetensors import safe_open
-
     path = Path(path)
-    if file_format(path) != "safetensors":
-        raise ValueError(f"{path} is a pickle, not a safetensors model file; a pickle runs "
-                         "code when loaded: use joblib.load only for files you trust.")
-    safetensors_header_length(path)
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            metadata = fh.metadata() or {}
-            shapes = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
-    except (SafetensorError, OSError) as exc:
-        raise ValueError(f"{path} is not a readable safetensors model file: {exc}") from exc
+    metadata, shapes = read_header(path)
     if metadata.get("format") != FORMAT:
         raise ValueError(f"{path} is a safetensors file but not an mmsentiment model.")
     version = metadata.get("format_version")

@@ -20,17 +20,13 @@ import json
 import os
 from pathlib import Path
 
-from safetensors import SafetensorError, safe_open
-
 from .model_card import model_card
 from .model_files import (
     MAX_HEADER_BYTES,
-    file_format,
-    safetensors_header_length,
     write_atomically,
 )
 from .paths import open_regular_file
-from .persistence import FORMAT, load_model, save_model
+from .persistence import FORMAT, load_model, read_header, save_model
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -70,16 +66,8 @@ def folder_config(metadata: dict) -> dict:
 
 
 def _weights_metadata(path: Path) -> dict:
-    """The header metadata of a weights file, read only after its kind and size checks."""
-    if file_format(path) != "safetensors":
-        raise ValueError(f"{path} is a pickle, not a safetensors model file; a pickle runs "
-                         "code when loaded.")
-    safetensors_header_length(path)
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            return fh.metadata() or {}
-    except (SafetensorError, OSError) as exc:
-        raise ValueError(f"{path} is not a readable safetensors model file: {exc}") from exc
+    """The header metadata of a weights file (`mmsentiment.persistence.read_header`)."""
+    return read_header(path)[0]
 
 
 def _read_config_json(path: Path) -> dict:

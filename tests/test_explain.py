@@ -192,9 +192,9 @@ def test_plot_rejects_what_is_not_an_explanation(explanation, n, match):
 
 def test_explain_runs_chunk_by_chunk_with_the_same_rows(fitted, posts, explained,
                                                        monkeypatch):
-    import mmsentiment.classifier as classifier_module
+    import mmsentiment.inputs.pipelines as pipelines
 
-    monkeypatch.setattr(classifier_module, "PREDICT_CHUNK", 3)
+    monkeypatch.setattr(pipelines, "PREDICT_CHUNK", 3)
     chunked = fitted.explain(posts)
     assert chunked.index.equals(explained.index)
     assert chunked["has_image"].tolist() == explained["has_image"].tolist()

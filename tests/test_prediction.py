@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skorch.callbacks import Callback
 
-import mmsentiment.classifier as classifier_module
+import mmsentiment.inputs.pipelines as pipelines
 from mmsentiment import MultimodalSentimentClassifier
 from mmsentiment.inputs.pipelines import decoding_threads
 
@@ -34,7 +34,7 @@ def test_chunks_give_the_same_probabilities(model, small, monkeypatch, request):
     clf = request.getfixturevalue(model)
     X, _ = small
     whole = clf.predict_proba(X)
-    monkeypatch.setattr(classifier_module, "PREDICT_CHUNK", 7)  # 36 posts: 6 chunks
+    monkeypatch.setattr(pipelines, "PREDICT_CHUNK", 7)  # 36 posts: 6 chunks
     # Under bfloat16 (precision="auto" here) other batches pad texts to other lengths and
     # block the matrix products otherwise: probabilities move by up to about 1e-3.
     np.testing.assert_allclose(clf.predict_proba(X), whole, atol=5e-3)
@@ -47,7 +47,7 @@ def test_bad_images_are_reported_by_their_row_across_chunks(tuned, small, monkey
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not a jpeg")
     X.loc[9, "image_path"] = str(broken)  # in the second chunk of 7
-    monkeypatch.setattr(classifier_module, "PREDICT_CHUNK", 7)
+    monkeypatch.setattr(pipelines, "PREDICT_CHUNK", 7)
     with pytest.raises(ValueError, match=r"row 9 \("):
         tuned.predict(X)
     tuned.set_params(on_bad_image="blank")

@@ -263,7 +263,7 @@ class ImageEncoder(nn.Module):
                 and 1 <= groups <= len(self.model.blocks))
 
     def _normalize(self, pixels: torch.Tensor) -> torch.Tensor:
-        # channels_last: oneDNN's convolutions ran Lite0 1.3-1.4x faster on the CPU in that
+        # channels_last: oneDNN's convolutions ran Lite0 1.3-1.5x faster on the CPU in that
         # layout (float32 and bfloat16, training and inference: docs/performance.md); the
         # weights keep their layout (saved files and cache fingerprints do not change).
         x = pixels.to(self.mean.dtype).div_(255.0)

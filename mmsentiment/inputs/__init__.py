@@ -14,7 +14,13 @@ from .columns import (
 )
 from .dataset import Collate, PostDataset, batch_loader
 from .images import IMAGE_POLICIES, handle_image_failures, load_image, load_images
-from .pipelines import LowerActivations, PooledFeatures, RawImages, make_pipeline
+from .pipelines import (
+    LowerActivations,
+    PooledFeatures,
+    RawImages,
+    make_pipeline,
+    predict_chunks,
+)
 
 __all__ = [
     "IMAGE_POLICIES",
@@ -33,5 +39,6 @@ __all__ = [
     "load_image",
     "load_images",
     "make_pipeline",
+    "predict_chunks",
     "training_columns",
 ]

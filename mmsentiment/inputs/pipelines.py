@@ -17,6 +17,7 @@ Every pipeline is built by `make_pipeline` and answers `train_dataset` and
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import torch
 from tqdm.auto import tqdm
@@ -31,6 +32,8 @@ from .images import handle_image_failures, load_images
 
 LOWER_BATCH = 64
 LOWER_CHUNK = 512
+# Posts per prediction chunk: a chunk's decoded images (224 px) take about 77 MB.
+PREDICT_CHUNK = 512
 
 
 def decoding_threads(n_jobs: int | None) -> int | None:
@@ -204,6 +207,26 @@ class PooledFeatures:
         return PostDataset({"text_features": text_vecs, "image_features": image_vecs,
                             "text_present": text_present, "image_present": image_present},
                            y=y)
+
+
+def predict_chunks(pipeline, texts: list, images: list, module, device: str
+                   ) -> Iterator[PostDataset]:
+    """The posts to predict, `PREDICT_CHUNK` at a time, each chunk as ``pipeline``'s
+    `predict_dataset` (unreadable images named by their row in ``texts``): memory holds one
+    chunk's decoded images, whatever the number of posts.
+
+    Examples
+    --------
+    >>> class Echo:
+    ...     def predict_dataset(self, texts, images, module, device, first_row):
+    ...         return first_row, len(texts)
+    >>> list(predict_chunks(Echo(), ["t"] * 1030, [None] * 1030, None, "cpu"))
+    [(0, 512), (512, 512), (1024, 6)]
+    """
+    for start in range(0, len(texts), PREDICT_CHUNK):
+        end = start + PREDICT_CHUNK
+        yield pipeline.predict_dataset(texts[start:end], images[start:end], module, device,
+                                       start)
 
 
 def make_pipeline(finetune: Finetune, module, *, on_bad_image: str, cache_dir, batch_size: int,

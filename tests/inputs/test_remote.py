@@ -43,9 +43,10 @@ def served(http_folder):
     return folder, base
 
 
-def test_urls_are_told_from_paths():
+def test_urls_are_told_from_paths(tmp_path):
     assert is_url("https://example.org/a.jpg") and is_url(" s3://bucket/a.jpg")
-    assert not any(map(is_url, ["a.jpg", "/tmp/a.jpg", "C:\\x\\a.jpg", None, 3]))
+    absolute = str(tmp_path / "a.jpg")
+    assert not any(map(is_url, ["a.jpg", absolute, "C:\\x\\a.jpg", None, 3]))
 
 
 def test_url_pixels_equal_the_local_files(served):
