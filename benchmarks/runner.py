@@ -52,6 +52,43 @@ def subsample(train, fraction: float, seed: int):
     return part
 
 
+def imbalance(train, shares: dict[str, float], seed: int):
+    """The training posts with some classes cut down to a given share.
+
+    Every post of the classes not named is kept; each named class is drawn at random down
+    to its share of the result (a class that has too few posts keeps them all).
+
+    Parameters
+    ----------
+    train : DataFrame
+        The training posts, with a ``label`` column.
+    shares : dict of str to float
+        The share of the result that each named class makes, e.g. ``{"neutral": 0.03}``.
+    seed : int
+        Seed of the draw.
+
+    Returns
+    -------
+    DataFrame
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> posts = pd.DataFrame({"label": ["a"] * 90 + ["b"] * 10})
+    >>> imbalance(posts, {"b": 0.05}, seed=0)["label"].value_counts().to_dict()
+    {'a': 90, 'b': 4}
+    """
+    import pandas as pd
+
+    kept = train[~train["label"].isin(list(shares))]
+    total = len(kept) / (1.0 - sum(shares.values()))
+    parts = [kept] + [
+        train[train["label"] == label].sample(
+            n=min(int(total * share), int((train["label"] == label).sum())), random_state=seed)
+        for label, share in shares.items()]
+    return pd.concat(parts).sort_index()
+
+
 def build_model(name: str, seed: int, checkpoint_dir: Path | None = None):
     """The estimator of one configuration.
 
@@ -77,7 +114,7 @@ def build_model(name: str, seed: int, checkpoint_dir: Path | None = None):
 
     from mmsentiment import ImageEmbedder, MultimodalSentimentClassifier, TextEmbedder
 
-    params = {k: v for k, v in CONFIGS[name].items() if k != "drop"}
+    params = {k: v for k, v in CONFIGS[name].items() if k not in ("drop", "shares")}
     if params.pop("pipeline", None) == "logistic":
         text = TextEmbedder(params.get("text_encoder", "all-MiniLM-L6-v2"), verbose=1)
         image = ImageEmbedder(params.get("image_encoder", "tf_efficientnet_lite0"), verbose=1)
@@ -184,6 +221,8 @@ def run_one(name: str, seed: int, root: Path, fraction: float = 1.0,
 
     drop = CONFIGS[name].get("drop")
     train = subsample(load_mvsa(root, "train"), fraction, seed)
+    if "shares" in CONFIGS[name]:
+        train = imbalance(train, CONFIGS[name]["shares"], seed)
     dev = load_mvsa(root, "dev")
     X_train, X_dev = train[COLUMNS], dev[COLUMNS]
     if drop is not None:
