@@ -35,6 +35,7 @@ CONFIGS: dict[str, dict] = {
     "top-image": {"finetune": "top-image", "precision": "auto"},
     "default-auto": {"precision": "auto"},
     "top-image-5": {"finetune": "top-image", "precision": "auto", "max_epochs": 5},
+    "top-image-tweet": {"finetune": "top-image", "text_normalization": "tweet"},
     "imbalanced": {"shares": IMBALANCED},
     "imbalanced-frozen-logistic": {"pipeline": "logistic", "shares": IMBALANCED},
 }
@@ -42,6 +43,8 @@ DESCRIPTIONS = {
     "imbalanced": "the defaults on an imbalanced train: every positive post kept, neutral "
                   "cut to 3 % and negative to 15 % of it (2,618 posts, drawn with the seed)",
     "imbalanced-frozen-logistic": "frozen-logistic on the same imbalanced train",
+    "top-image-tweet": "top-image with text_normalization=\"tweet\": links, handles, "
+                       "hashtags, emoji and HTML entities rewritten into words",
     "default-auto": "the defaults at 6966fed, when precision=\"auto\" meant bfloat16 "
                     "autocast in training steps too, with channels_last images (the defaults "
                     "now train in float32 and predict in bfloat16); joint fine-tuning as the "
@@ -138,6 +141,8 @@ ABLATIONS = [
     ("the whole text encoder and the image encoder's top group over lower layers computed "
      "once (finetune=\"top-image\", bfloat16)", "default", "top-image",
      "offered as the fast setting, not the default: see docs/performance.md"),
+    ("tweet normalisation (text_normalization=\"tweet\")", "top-image", "top-image-tweet",
+     "to be decided from the three seeds"),
 ]
 PUBLISHED = [  # test part of the standard split (project guide; MVSA-Single README)
     ("MultiSentiNet", 69.84, 69.63), ("Co-MN-Hop6", 70.51, 70.01), ("MGNNS", 73.77, 72.70),

@@ -24,6 +24,7 @@ from .training import (
     TrainingStatus,
     build_net,
     class_weights,
+    collapse_message,
     device_name,
     fit_fingerprint,
     make_accelerator,
@@ -146,6 +147,10 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
     verbose : int, default=0
         ``0`` is silent; ``1`` shows progress bars (with each epoch's losses and validation
         accuracy); ``2`` also prints skorch's table of epochs.
+    text_normalization : {"tweet", None}, default=None
+        ``"tweet"`` rewrites social-media texts into words before tokenizing (links, user
+        handles, hashtags, emoji, HTML entities: `mmsentiment.inputs.tweets`), in fit and
+        prediction alike.
     text_column : str, default="text"
         Column of X holding the texts (DataFrame input).
     image_column : str, default="image_path"
@@ -197,7 +202,8 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
                  cache_dir="auto", checkpoint_dir=None, device: str = "auto",
                  precision: str = "auto", callbacks=None, warm_start: bool = False,
                  n_jobs: int | None = None, random_state=None,
-                 verbose: int = 0, text_column: str = "text",
+                 verbose: int = 0, text_normalization: str | None = None,
+                 text_column: str = "text",
                  image_column: str = "image_path") -> None:
         self.text_encoder = text_encoder
         self.image_encoder = image_encoder
@@ -229,6 +235,7 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.text_normalization = text_normalization
         self.text_column = text_column
         self.image_column = image_column
 
@@ -243,7 +250,7 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
 
     def _validate_X(self, X, reset: bool) -> tuple[list[str], list]:
         validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False)
-        return extract_columns(X, self.text_column, self.image_column)
+        return extract_columns(X, self.text_column, self.image_column, self.text_normalization)
 
     def _micro_batch_size(self) -> int | None:
         return get_finetune(self.finetune).resolve_micro_batch_size(self.micro_batch_size)
@@ -337,7 +344,8 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         y_int = encoder.transform(y).astype(np.int64)
         self.class_count_ = np.bincount(y_int, minlength=len(self.classes_))
         columns = self._fit_columns(text_labels, image_labels, sample_weight, y, warm)
-        texts, images = extract_columns(X, self.text_column, self.image_column)
+        texts, images = extract_columns(X, self.text_column, self.image_column,
+                                        self.text_normalization)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         accelerator = make_accelerator() if self.device == "accelerate" else None
         device = device_name(accelerator.device) if accelerator else resolve_device(self.device)
@@ -382,6 +390,9 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
             early.best_model_weights_ = None  # restored already; keep pickles small
         if self.checkpoint_dir is not None and not status.interrupted:
             mark_finished(self.checkpoint_dir)
+        collapsed = collapse_message(self.net_.history, self.classes_, self.class_count_)
+        if collapsed is not None and not status.interrupted:
+            warnings.warn(collapsed, UserWarning, stacklevel=3)
         if status.interrupted:
             warnings.warn(f"Training was interrupted (KeyboardInterrupt) during epoch "
                           f"{len(self.net_.history)}; the estimator keeps the weights of the "

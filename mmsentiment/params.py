@@ -8,6 +8,7 @@ import os
 from torch import nn
 
 from .inputs import IMAGE_POLICIES
+from .inputs.tweets import TEXT_NORMALIZATIONS
 from .nn import FUSIONS, get_finetune
 from .precision import NAMES as PRECISION_NAMES
 from .training import LR_SCHEDULES, named_callbacks
@@ -100,6 +101,9 @@ def check_params(est) -> None:
         raise ValueError(f"auxiliary_weight must be >= 0, got {est.auxiliary_weight!r}")
     if est.precision not in PRECISION_NAMES:
         raise ValueError(f"precision must be one of {PRECISION_NAMES}, got {est.precision!r}")
+    if est.text_normalization not in TEXT_NORMALIZATIONS:
+        raise ValueError(f"text_normalization must be one of {list(TEXT_NORMALIZATIONS)}, "
+                         f"got {est.text_normalization!r}")
     if est.on_bad_image not in IMAGE_POLICIES:
         raise ValueError(
             f"on_bad_image must be one of {IMAGE_POLICIES}, got {est.on_bad_image!r}")

@@ -14,6 +14,8 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from .tweets import normalize_texts
+
 MAX_ERRORS_SHOWN = 5
 
 
@@ -73,7 +75,8 @@ def raw_columns(X, text_column: str, image_column: str) -> tuple[list, list]:
     return arr[:, 0].tolist(), arr[:, 1].tolist()
 
 
-def extract_columns(X, text_column: str, image_column: str) -> tuple[list, list]:
+def extract_columns(X, text_column: str, image_column: str,
+                    text_normalization: str | None = None) -> tuple[list, list]:
     """Split ``X`` into texts and images, with ``None`` where a modality is missing.
 
     Texts that are None, NaN, empty or whitespace become ``None``; so do images that are
@@ -88,11 +91,13 @@ def extract_columns(X, text_column: str, image_column: str) -> tuple[list, list]
         Name of the text column (DataFrame input).
     image_column : str
         Name of the image column (DataFrame input).
+    text_normalization : {"tweet", None}, default=None
+        A rewrite of each present text (`mmsentiment.inputs.tweets.normalize_texts`).
 
     Returns
     -------
     texts : list of str or None
-        The cleaned texts.
+        The cleaned (and normalised) texts.
     images : list of str, path-like, PIL.Image.Image or None
         The cleaned images.
 
@@ -108,7 +113,7 @@ def extract_columns(X, text_column: str, image_column: str) -> tuple[list, list]
     (['so happy', None], ['a.jpg', None])
     """
     texts, images = raw_columns(X, text_column, image_column)
-    return clean_texts(texts), clean_images(images)
+    return normalize_texts(clean_texts(texts), text_normalization), clean_images(images)
 
 
 def is_missing_image(value) -> bool:

@@ -3,7 +3,12 @@
 from ..memory import release_free_memory
 from ..precision import PRECISIONS, Precision, cpu_has_bf16, resolve_precision
 from .build import build_net, class_weights, named_callbacks, validation_split
-from .callbacks import EpochProgress, TrainingStatus
+from .callbacks import (
+    EpochProgress,
+    PredictedClasses,
+    TrainingStatus,
+    collapse_message,
+)
 from .checkpoint import fit_fingerprint, mark_finished, resume
 from .device import (
     device_name,
@@ -21,6 +26,7 @@ __all__ = [
     "resolve_precision",
     "BatchLRScheduler",
     "EpochProgress",
+    "PredictedClasses",
     "Precision",
     "SentimentNet",
     "TrainingStatus",
@@ -29,6 +35,7 @@ __all__ = [
     "accelerated_net_class",
     "build_net",
     "class_weights",
+    "collapse_message",
     "device_name",
     "fit_fingerprint",
     "make_accelerator",

@@ -18,7 +18,7 @@ from torch import nn
 from ..inputs.dataset import Collate, PostDataset, batch_loader
 from ..nn import MultimodalNet, layer_decay_groups
 from ..precision import Precision
-from .callbacks import EpochProgress
+from .callbacks import EpochProgress, PredictedClasses
 from .checkpoint import AtomicCheckpoint
 from .net import SentimentNet, accelerated_net_class
 from .schedules import BatchLRScheduler, make_schedule
@@ -143,8 +143,9 @@ def build_net(module: MultimodalNet, *, n_classes: int, device: str, batch_size:
     AdamW over the parameter groups of `mmsentiment.nn.layer_decay_groups`, a warm-up
     schedule stepped per batch (`mmsentiment.training.schedules`), cross-entropy with
     class weights and label smoothing, and the callbacks in this order: the schedule, the
-    user's ``callbacks``, the progress bars, the checkpoint, then early stopping (it ends
-    training by raising in ``on_epoch_end``, so the others must see the epoch end first).
+    count of predicted classes (`PredictedClasses`), the user's ``callbacks``, the progress
+    bars, the checkpoint, then early stopping (it ends training by raising in
+    ``on_epoch_end``, so the others must see the epoch end first).
 
     Parameters
     ----------
@@ -191,7 +192,8 @@ def build_net(module: MultimodalNet, *, n_classes: int, device: str, batch_size:
         batches = math.ceil(batches / accelerator.num_processes)
     schedule = make_schedule(lr_schedule, batches, max_epochs, warmup)
     callback_list: list[tuple[str, Callback]] = [("lr_schedule", BatchLRScheduler(
-        policy=torch.optim.lr_scheduler.LambdaLR, step_every="batch", lr_lambda=schedule))]
+        policy=torch.optim.lr_scheduler.LambdaLR, step_every="batch", lr_lambda=schedule)),
+        ("predicted_classes", PredictedClasses(n_classes))]
     callback_list += callbacks or []
     if verbose > 0 and (accelerator is None or accelerator.is_main_process):
         shards = accelerator.num_processes if accelerator is not None else 1

@@ -1,9 +1,12 @@
-"""skorch callbacks of the classifier: progress bars and the interrupted-fit flag."""
+"""skorch callbacks of the classifier: progress bars, the interrupted-fit flag, and the
+count of predicted classes that tells a collapsed fit (`collapse_message`)."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+import torch
 from skorch.callbacks import Callback
 from tqdm.auto import tqdm
 
@@ -78,3 +81,81 @@ class EpochProgress(Callback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class PredictedClasses(Callback):
+    """Counts each epoch's predictions per class, recorded as ``predicted_counts`` in the
+    history: on the hold-out where there is one, else on the training batches.
+
+    Parameters
+    ----------
+    n_classes : int
+        Outputs of the head.
+    """
+
+    def __init__(self, n_classes: int) -> None:
+        self.n_classes = n_classes
+
+    def on_epoch_begin(self, net, **kwargs) -> None:
+        self._counts = {True: np.zeros(self.n_classes, np.int64),
+                        False: np.zeros(self.n_classes, np.int64)}
+
+    def on_batch_end(self, net, training=False, y_pred=None, **kwargs) -> None:
+        logits = getattr(y_pred, "logits", y_pred)
+        if isinstance(logits, torch.Tensor) and logits.ndim == 2:
+            predicted = logits.detach().argmax(dim=1).cpu().numpy()
+            self._counts[training] += np.bincount(predicted, minlength=self.n_classes)
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        counts = self._counts[False] if self._counts[False].any() else self._counts[True]
+        net.history.record("predicted_counts", counts.tolist())
+
+
+def collapse_message(history, classes, class_count, min_posts: int = 10) -> str | None:
+    """What to tell the user when the kept epoch predicted a single class, else ``None``.
+
+    The kept epoch is the best one by validation loss where early stopping ran (the weights
+    it restored), else the last. A fit that predicts one class for every post of a hold-out
+    (or of the training batches) of at least ``min_posts`` posts has collapsed onto it:
+    typical of imbalanced labels, too few epochs or a learning rate that does not suit the
+    data.
+
+    Parameters
+    ----------
+    history : skorch.History
+        The fit's history, with `PredictedClasses`' ``predicted_counts``.
+    classes : ndarray
+        The class labels, in the head's order.
+    class_count : ndarray
+        Training posts of each class.
+    min_posts : int, default=10
+        Fewer predictions than this are too few to call a collapse.
+
+    Returns
+    -------
+    str or None
+
+    Examples
+    --------
+    >>> rows = [{"predicted_counts": [40, 0], "valid_loss_best": True}]
+    >>> print(collapse_message(rows, np.array(["neg", "pos"]), np.array([300, 60])))
+    The fitted model predicts 'neg' for all 40 posts of its hold-out or training batches \
+(the kept epoch): it has collapsed onto one class ('neg' is 83 % of the training labels). Try \
+class_weight="balanced", more epochs (max_epochs), or finetune="frozen" (a head on fixed \
+features, quick to tune); check that the labels belong to their posts.
+    """
+    rows = [row for row in history if "predicted_counts" in row]
+    if not rows:
+        return None
+    best = [row for row in rows if row.get("valid_loss_best")]
+    counts = np.asarray((best or rows)[-1]["predicted_counts"])
+    if counts.sum() < min_posts or np.count_nonzero(counts) != 1:
+        return None
+    k = int(np.argmax(counts))
+    label = np.asarray(classes).tolist()[k]
+    share = 100 * class_count[k] / max(int(np.sum(class_count)), 1)
+    return (f"The fitted model predicts {label!r} for all {int(counts.sum())} posts of its "
+            f"hold-out or training batches (the kept epoch): it has collapsed onto one class "
+            f"({label!r} is {share:.0f} % of the training labels). Try "
+            'class_weight="balanced", more epochs (max_epochs), or finetune="frozen" (a head '
+            "on fixed features, quick to tune); check that the labels belong to their posts.")
