@@ -147,7 +147,7 @@ def write_report(results: Path, table: Path) -> None:
 
 
 def _ablation_lines(by_config: dict[str, list[dict]]) -> list[str]:
-    """The ablation table: each lever's change of mean dev accuracy and weighted F1."""
+    """The ablation table: each lever's change of mean dev accuracy, weighted and macro F1."""
     import numpy as np
 
     def mean(config: str, key: str) -> float:
@@ -165,13 +165,16 @@ def _ablation_lines(by_config: dict[str, list[dict]]) -> list[str]:
         "row's seeds; with one or two seeds per row, differences under about 1 point are",
         "within seed-to-seed noise).",
         "",
-        "| lever | from | to | dev acc (points) | dev weighted F1 (points) | decision |",
-        "|---|---|---|---|---|---|",
+        "| lever | from | to | dev acc (points) | dev weighted F1 (points) "
+        "| dev macro F1 (points) | decision |",
+        "|---|---|---|---|---|---|---|",
     ]
     for lever, base, variant, decision in rows:
         acc = mean(variant, "dev_accuracy") - mean(base, "dev_accuracy")
         f1 = mean(variant, "dev_weighted_f1") - mean(base, "dev_weighted_f1")
-        lines.append(f"| {lever} | {base} | {variant} | {acc:+.1f} | {f1:+.1f} | {decision} |")
+        macro = mean(variant, "dev_macro_f1") - mean(base, "dev_macro_f1")
+        lines.append(f"| {lever} | {base} | {variant} | {acc:+.1f} | {f1:+.1f} | {macro:+.1f} "
+                     f"| {decision} |")
     return lines
 
 

@@ -214,6 +214,7 @@ def run_one(name: str, seed: int, root: Path, fraction: float = 1.0,
     dict
         One line of the results file: dev scores, times, memory, machine, commit.
     """
+    import numpy as np
     import torch
     from sklearn.metrics import accuracy_score, f1_score
 
@@ -238,8 +239,10 @@ def run_one(name: str, seed: int, root: Path, fraction: float = 1.0,
     model.fit(X_train, train["label"])
     fit_s = time.perf_counter() - start + earlier
     start = time.perf_counter()
-    pred = model.predict(X_dev)
+    proba = model.predict_proba(X_dev)
     predict_s = time.perf_counter() - start
+    classes = list(model.classes_)
+    pred = np.asarray(classes)[proba.argmax(axis=1)]
     y = dev["label"]
     result = {
         "config": name, "seed": seed, "fraction": fraction, "n_train": len(train),
@@ -248,6 +251,11 @@ def run_one(name: str, seed: int, root: Path, fraction: float = 1.0,
         "dev_weighted_f1": f1_score(y, pred, average="weighted"),
         "dev_macro_f1": f1_score(y, pred, average="macro"),
         "fit_seconds": fit_s,
+        # For post-hoc analyses (prior correction, ensembles) without refitting.
+        "classes": classes,
+        "train_class_counts": [int((train["label"] == c).sum()) for c in classes],
+        "dev_label_index": [classes.index(label) for label in y],
+        "dev_proba_permille": np.rint(1000 * proba).astype(int).tolist(),
         "predict_posts_per_s": len(dev) / predict_s,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads "

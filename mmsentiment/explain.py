@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.utils.validation import check_is_fitted
 
 from .inputs import predict_chunks
@@ -130,10 +129,8 @@ class ExplainMixin:
         return table
 
     def _explain_proba(self, dataset: PostDataset) -> np.ndarray:
-        """Class probabilities of the fitted network on ``dataset``."""
-        with torch.inference_mode():
-            proba = self.net_.predict_proba(dataset)
-        return np.asarray(proba, dtype=np.float64)
+        """Class probabilities of the fitted network on ``dataset``, as `predict_proba`."""
+        return self._scores(dataset, logits=False)
 
 
 def _predicted_class_probas(explanation: pd.DataFrame) -> np.ndarray:

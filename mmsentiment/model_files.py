@@ -149,8 +149,9 @@ def check_config(text: str, param_names, trust_encoders: bool = False) -> dict:
         config = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
         _fail(f"not JSON ({exc})")
-    if not isinstance(config, dict) or set(config) != CONFIG_KEYS:
-        _fail(f"expected the keys {sorted(CONFIG_KEYS)}")
+    if not isinstance(config, dict) or not CONFIG_KEYS <= set(config) <= CONFIG_KEYS | {
+            "class_count"}:
+        _fail(f"expected the keys {sorted(CONFIG_KEYS)} and optionally class_count")
     params = config["params"]
     if not isinstance(params, dict) or not set(params) <= set(param_names):
         unknown = sorted(set(params) - set(param_names)) if isinstance(params, dict) else []
@@ -177,6 +178,10 @@ def check_config(text: str, param_names, trust_encoders: bool = False) -> dict:
     if not (isinstance(names, list) and len(names) in (0, 2)
             and all(isinstance(n, str) and len(n) <= MAX_LABEL_CHARS for n in names)):
         _fail("feature_names_in must be empty or two column names")
+    counts = config.get("class_count", [])
+    if not (isinstance(counts, list) and len(counts) in (0, len(config["classes"]))
+            and all(type(c) is int and c >= 0 for c in counts)):
+        _fail("class_count must list one count >= 0 per class")
     referenced = config["referenced_encoders"]
     if not (isinstance(referenced, list) and all(isinstance(r, str) for r in referenced)
             and set(referenced) <= set(ENCODERS) and len(set(referenced)) == len(referenced)):

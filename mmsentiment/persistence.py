@@ -95,6 +95,7 @@ def save_model(clf, path, self_contained: bool = False, overwrite: bool = True) 
         "n_features_in": int(clf.n_features_in_),
         "feature_names_in": getattr(clf, "feature_names_in_", np.array([])).tolist(),
         "referenced_encoders": referenced,
+        "class_count": np.asarray(getattr(clf, "class_count_", [])).astype(int).tolist(),
     }
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
                 "mmsentiment_version": __version__, "config": json.dumps(config)}
@@ -176,6 +177,8 @@ def load_model(path, estimator_class, device: str | None = None, cache_dir="auto
     if referenced and get_finetune(clf.finetune).trains_encoders:
         raise ValueError(f"{path} leaves out trained encoder weights ({list(referenced)}).")
     clf.classes_ = config["classes"]
+    if config.get("class_count"):
+        clf.class_count_ = np.asarray(config["class_count"], dtype=np.int64)
     clf.n_features_in_ = config["n_features_in"]
     if config["feature_names_in"]:
         clf.feature_names_in_ = np.asarray(config["feature_names_in"], dtype=object)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mmsentiment import MultimodalSentimentClassifier
-from mmsentiment.inputs import extract_columns
+from mmsentiment.inputs import extract_columns, predict_chunks
 from mmsentiment.inputs.tweets import normalize_texts, normalize_tweet
 
 
@@ -60,12 +60,17 @@ def test_a_fit_that_predicts_one_class_warns_with_what_to_try(demo):
     rng = np.random.default_rng(0)
     # Labels unrelated to the posts, 90 % of one class: the head learns the majority only.
     y_skewed = np.where(rng.random(len(y)) < 0.9, "common", "rare")
-    clf = MultimodalSentimentClassifier(finetune="frozen", max_epochs=2, lr=1e-4,
-                                        validation_fraction=0.3, random_state=0)
-    with pytest.warns(UserWarning, match="collapsed onto one class.*'common'.*balanced"):
-        clf.fit(X, y_skewed)
-    assert set(clf.predict(X)) == {"common"}
-    assert clf.history_[-1, "predicted_counts"][0] > 0
+    for adjustment, label in ((0.0, "common"), (0.5, "rare")):
+        # Near its initial state the head scores every post alike: with no adjustment it
+        # predicts the majority; the default adjustment then tips every post to the rare
+        # class. Either way the warning names the class that prediction gives.
+        clf = MultimodalSentimentClassifier(finetune="frozen", max_epochs=2, lr=1e-4,
+                                            validation_fraction=0.3, random_state=0,
+                                            logit_adjustment=adjustment)
+        with pytest.warns(UserWarning, match=f"predicts '{label}' for all .*collapsed onto "
+                                             "one class.*balanced"):
+            clf.fit(X, y_skewed)
+        assert set(clf.predict(X)) == {label}
 
 
 def test_a_fit_that_separates_the_classes_does_not_warn(small):
@@ -77,3 +82,59 @@ def test_a_fit_that_separates_the_classes_does_not_warn(small):
         clf.fit(X, y)
     counts = clf.history_[-1, "predicted_counts"]
     assert sum(counts) == len(y) and np.count_nonzero(counts) > 1
+
+
+@pytest.fixture(scope="module")
+def skewed_fit(demo):
+    """A frozen-encoder fit on the demo set, whose classes are uneven (54 / 36 / 72)."""
+    X, y = demo
+    return MultimodalSentimentClassifier(finetune="frozen", max_epochs=3,
+                                         random_state=0).fit(X, y), X
+
+
+def test_logit_adjustment_divides_probabilities_by_the_prior_to_a_power(skewed_fit):
+    clf, X = skewed_fit
+    prior = clf.class_count_ / clf.class_count_.sum()
+    raw = clf.set_params(logit_adjustment=0.0).predict_proba(X)
+    # With no adjustment: the network's own softmax, as skorch computes it.
+    (dataset,) = predict_chunks(clf.pipeline_, *extract_columns(X, "text", "image_path"),
+                                clf.net_.module_, "cpu")
+    np.testing.assert_allclose(raw, clf.net_.predict_proba(dataset), atol=1e-5)
+    for tau in (0.5, 1.0):
+        adjusted = clf.set_params(logit_adjustment=tau).predict_proba(X)
+        expected = raw / prior ** tau
+        np.testing.assert_allclose(adjusted, expected / expected.sum(axis=1, keepdims=True),
+                                   atol=1e-6)
+        assert np.array_equal(clf.predict(X), clf.classes_[adjusted.argmax(axis=1)])
+    # The rarest class gains: predicted at least as often as without the adjustment.
+    rare = int(np.argmin(prior))
+    assert (adjusted.argmax(axis=1) == rare).sum() >= (raw.argmax(axis=1) == rare).sum()
+    clf.set_params(logit_adjustment=0.5)
+    with pytest.raises(ValueError, match="logit_adjustment must be a finite number"):
+        MultimodalSentimentClassifier(logit_adjustment=-1).fit(X, np.asarray(["a", "b"] * 81))
+
+
+def test_saved_models_keep_the_class_counts_that_adjust_their_logits(skewed_fit, tmp_path):
+    clf, X = skewed_fit
+    clf.save(tmp_path / "m.safetensors")
+    loaded = MultimodalSentimentClassifier.load(tmp_path / "m.safetensors")
+    assert loaded.class_count_.tolist() == clf.class_count_.tolist()
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+
+
+def test_model_file_configs_may_omit_class_counts_but_not_garble_them():
+    import json
+
+    from mmsentiment.model_files import check_config
+
+    config = {"params": {"text_encoder": "all-MiniLM-L6-v2",
+                         "image_encoder": "tf_efficientnet_lite0"},
+              "classes": ["neg", "pos"], "classes_dtype": "object", "n_features_in": 2,
+              "feature_names_in": [], "referenced_encoders": []}
+    names = MultimodalSentimentClassifier().get_params()
+    assert "class_count" not in check_config(json.dumps(config), names)
+    assert check_config(json.dumps({**config, "class_count": [3, 5]}), names)[
+        "class_count"] == [3, 5]
+    for bad in ([3], [3, -1], [3, "5"], "35"):
+        with pytest.raises(ValueError, match="class_count"):
+            check_config(json.dumps({**config, "class_count": bad}), names)

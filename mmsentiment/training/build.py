@@ -137,7 +137,7 @@ def build_net(module: MultimodalNet, *, n_classes: int, device: str, batch_size:
               label_smoothing: float = 0.0, auxiliary_weight: float = 0.0,
               valid: PostDataset | None = None, patience: int = 2,
               checkpoint_dir=None, callbacks: list[tuple[str, Callback]] | None = None,
-              verbose: int = 0, accelerator=None) -> SentimentNet:
+              verbose: int = 0, accelerator=None, logit_offsets=None) -> SentimentNet:
     """The skorch net that trains (or, with the defaults, only predicts with) ``module``.
 
     AdamW over the parameter groups of `mmsentiment.nn.layer_decay_groups`, a warm-up
@@ -182,6 +182,9 @@ def build_net(module: MultimodalNet, *, n_classes: int, device: str, batch_size:
         Further skorch callbacks (`named_callbacks`).
     accelerator : accelerate.Accelerator, optional
         Data parallelism (`mmsentiment.training.device.make_accelerator`).
+    logit_offsets : array-like of shape (n_classes,), optional
+        What prediction subtracts from the logits (the classifier's ``logit_adjustment``),
+        so that `PredictedClasses` counts the classes prediction will give.
 
     Returns
     -------
@@ -193,7 +196,7 @@ def build_net(module: MultimodalNet, *, n_classes: int, device: str, batch_size:
     schedule = make_schedule(lr_schedule, batches, max_epochs, warmup)
     callback_list: list[tuple[str, Callback]] = [("lr_schedule", BatchLRScheduler(
         policy=torch.optim.lr_scheduler.LambdaLR, step_every="batch", lr_lambda=schedule)),
-        ("predicted_classes", PredictedClasses(n_classes))]
+        ("predicted_classes", PredictedClasses(n_classes, logit_offsets))]
     callback_list += callbacks or []
     if verbose > 0 and (accelerator is None or accelerator.is_main_process):
         shards = accelerator.num_processes if accelerator is not None else 1

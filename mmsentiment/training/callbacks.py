@@ -91,10 +91,13 @@ class PredictedClasses(Callback):
     ----------
     n_classes : int
         Outputs of the head.
+    logit_offsets : array-like of shape (n_classes,), optional
+        Subtracted from the logits before the count, as prediction does.
     """
 
-    def __init__(self, n_classes: int) -> None:
+    def __init__(self, n_classes: int, logit_offsets=None) -> None:
         self.n_classes = n_classes
+        self.logit_offsets = logit_offsets
 
     def on_epoch_begin(self, net, **kwargs) -> None:
         self._counts = {True: np.zeros(self.n_classes, np.int64),
@@ -103,7 +106,10 @@ class PredictedClasses(Callback):
     def on_batch_end(self, net, training=False, y_pred=None, **kwargs) -> None:
         logits = getattr(y_pred, "logits", y_pred)
         if isinstance(logits, torch.Tensor) and logits.ndim == 2:
-            predicted = logits.detach().argmax(dim=1).cpu().numpy()
+            scores = logits.detach().float().cpu().numpy()
+            if self.logit_offsets is not None:
+                scores = scores - np.asarray(self.logit_offsets)
+            predicted = scores.argmax(axis=1)
             self._counts[training] += np.bincount(predicted, minlength=self.n_classes)
 
     def on_epoch_end(self, net, **kwargs) -> None:

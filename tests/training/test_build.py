@@ -72,7 +72,8 @@ def test_callback_order_and_what_the_net_is_given():
                     callbacks=[("mine", Order([]))], checkpoint_dir="unused", verbose=1,
                     criterion_weight=torch.tensor([1.0, 2.0, 1.0]))
     names = [name for name, _ in net.callbacks]
-    assert names == ["lr_schedule", "mine", "progress", "checkpoint", "early_stopping"]
+    assert names == ["lr_schedule", "predicted_classes", "mine", "progress", "checkpoint",
+                     "early_stopping"]
     assert net.micro_batch_size == 4 and net.precision.scales_loss
     assert net.classes == [0, 1, 2] and net.max_epochs == 2
     schedule = dict(net.callbacks)["lr_schedule"].lr_lambda
