@@ -41,7 +41,7 @@ CONFIGS: dict[str, dict] = {
 }
 DESCRIPTIONS = {
     "imbalanced": "the defaults on an imbalanced train: every positive post kept, neutral "
-                  "cut to 3 % and negative to 15 % of it (2,618 posts, drawn with the seed)",
+                  "cut to 3 % and negative to 15 % of it (2,617 posts, drawn with the seed)",
     "imbalanced-frozen-logistic": "frozen-logistic on the same imbalanced train",
     "top-image-tweet": "top-image with text_normalization=\"tweet\": links, handles, "
                        "hashtags, emoji and HTML entities rewritten into words",

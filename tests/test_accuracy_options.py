@@ -138,3 +138,18 @@ def test_model_file_configs_may_omit_class_counts_but_not_garble_them():
     for bad in ([3], [3, -1], [3, "5"], "35"):
         with pytest.raises(ValueError, match="class_count"):
             check_config(json.dumps({**config, "class_count": bad}), names)
+
+
+def test_a_soft_voting_ensemble_of_seeds_averages_their_probabilities(small):
+    from sklearn.ensemble import VotingClassifier
+
+    X, y = small
+    members = [(f"seed{s}", MultimodalSentimentClassifier(finetune="frozen", max_epochs=3,
+                                                          random_state=s)) for s in (0, 1)]
+    ensemble = VotingClassifier(members, voting="soft").fit(X, y)
+    proba = ensemble.predict_proba(X)
+    np.testing.assert_allclose(
+        proba, np.mean([m.predict_proba(X) for m in ensemble.estimators_], axis=0), atol=1e-9)
+    assert list(ensemble.classes_) == sorted(set(y))
+    assert not np.allclose(ensemble.estimators_[0].predict_proba(X),
+                           ensemble.estimators_[1].predict_proba(X), atol=1e-4)
