@@ -52,8 +52,9 @@ def normalize_tweet(text: str) -> str:
     Returns
     -------
     str
-        The rewritten post; a post made only of a link or a handle keeps a word (``url``,
-        ``@user``), so that a present text never becomes a missing one.
+        The rewritten post. A link or a handle keeps a word (``url``, ``@user``), so a post
+        made only of one stays a text; a post made only of a retweet marker becomes ``""``
+        (a missing text, in `normalize_texts`).
 
     Examples
     --------
