@@ -10,6 +10,7 @@ from .datasets import load_demo, load_mvsa
 from .embedders import ImageEmbedder, TextEmbedder
 from .encoders import EncoderUnavailableError
 from .explain import plot_modality_contributions
+from .inputs.tweets import normalize_tweet
 from .plots import plot_confusion_matrix, plot_learning_curve, plot_training_curves
 from .validation import ValidationReport, validate
 from .version import __version__
@@ -25,6 +26,7 @@ __all__ = [
     "EncoderUnavailableError",
     "load_demo",
     "load_mvsa",
+    "normalize_tweet",
     "validate",
     "ValidationReport",
     "__version__",
