@@ -35,7 +35,8 @@ CONFIGS: dict[str, dict] = {
     "top-image": {"finetune": "top-image", "precision": "auto"},
     "default-auto": {"precision": "auto"},
     "top-image-5": {"finetune": "top-image", "precision": "auto", "max_epochs": 5},
-    "top-image-tweet": {"finetune": "top-image", "text_normalization": "tweet"},
+    "top-image-tweet": {"finetune": "top-image", "text_normalization": "tweet",
+                        "logit_adjustment": 0.0},  # as the top-image rows, before it
     "imbalanced": {"shares": IMBALANCED},
     "imbalanced-frozen-logistic": {"pipeline": "logistic", "shares": IMBALANCED},
 }

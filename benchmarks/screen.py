@@ -112,7 +112,9 @@ def screen_one(name: str, seed: int, root: Path, bundle: Path | None, images: Pa
     fit_s = time.perf_counter() - start
     proba = clf.predict_proba(dev[["text", "image_path"]])
     pred, y = clf.classes_[proba.argmax(axis=1)], dev["label"].to_numpy()
-    return {"config": name, "seed": seed, "params": SCREEN[name][0],
+    # The adjustment applied to the recorded probabilities, which the report undoes.
+    return {"config": name, "seed": seed,
+            "params": {**SCREEN[name][0], "logit_adjustment": clf.logit_adjustment},
             "dev_accuracy": accuracy_score(y, pred),
             "dev_weighted_f1": f1_score(y, pred, average="weighted"),
             "dev_macro_f1": f1_score(y, pred, average="macro"),
