@@ -32,10 +32,13 @@ from .paths import open_regular_file
 MAX_HEADER_BYTES = 16 << 20
 MAX_MODEL_BYTES = 64 << 30
 MAX_CLASSES = 10_000
+MAX_COUNT = 2 ** 53  # training posts of a class: exact in a float64
 MAX_LABEL_CHARS = 1_000
 ENCODERS = ("text_encoder", "image_encoder")
 CONFIG_KEYS = {"params", "classes", "classes_dtype", "n_features_in", "feature_names_in",
                "referenced_encoders"}
+# Written since the post-hoc logit adjustment (logit_adjustment); older files lack them.
+OPTIONAL_CONFIG_KEYS = {"class_count", "class_prior"}
 # Set by the caller, never by a file: where predictions write, what runs during training.
 CALLER_PARAMS = ("cache_dir", "checkpoint_dir", "callbacks")
 # The first bytes of a joblib pickle: a raw pickle (protocol 2 or later), or a compressed
@@ -149,9 +152,10 @@ def check_config(text: str, param_names, trust_encoders: bool = False) -> dict:
         config = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
         _fail(f"not JSON ({exc})")
-    if not isinstance(config, dict) or not CONFIG_KEYS <= set(config) <= CONFIG_KEYS | {
-            "class_count"}:
-        _fail(f"expected the keys {sorted(CONFIG_KEYS)} and optionally class_count")
+    if not isinstance(config, dict) or not CONFIG_KEYS <= set(config) <= CONFIG_KEYS | \
+            OPTIONAL_CONFIG_KEYS:
+        _fail(f"expected the keys {sorted(CONFIG_KEYS)} and optionally "
+              f"{sorted(OPTIONAL_CONFIG_KEYS)}")
     params = config["params"]
     if not isinstance(params, dict) or not set(params) <= set(param_names):
         unknown = sorted(set(params) - set(param_names)) if isinstance(params, dict) else []
@@ -178,10 +182,16 @@ def check_config(text: str, param_names, trust_encoders: bool = False) -> dict:
     if not (isinstance(names, list) and len(names) in (0, 2)
             and all(isinstance(n, str) and len(n) <= MAX_LABEL_CHARS for n in names)):
         _fail("feature_names_in must be empty or two column names")
+    n_classes = len(config["classes"])
     counts = config.get("class_count", [])
-    if not (isinstance(counts, list) and len(counts) in (0, len(config["classes"]))
-            and all(type(c) is int and c >= 0 for c in counts)):
-        _fail("class_count must list one count >= 0 per class")
+    if not (isinstance(counts, list) and len(counts) in (0, n_classes)
+            and all(type(c) is int and 0 <= c <= MAX_COUNT for c in counts)):
+        _fail(f"class_count must list one count in [0, {MAX_COUNT}] per class")
+    prior = config.get("class_prior", [])
+    if not (isinstance(prior, list) and len(prior) in (0, n_classes)
+            and all(type(p) in (int, float) and 0 <= p <= 1 for p in prior)
+            and (not prior or abs(sum(prior) - 1) < 1e-6)):
+        _fail("class_prior must list one share in [0, 1] per class, summing to 1")
     referenced = config["referenced_encoders"]
     if not (isinstance(referenced, list) and all(isinstance(r, str) for r in referenced)
             and set(referenced) <= set(ENCODERS) and len(set(referenced)) == len(referenced)):

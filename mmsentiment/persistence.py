@@ -96,6 +96,7 @@ def save_model(clf, path, self_contained: bool = False, overwrite: bool = True) 
         "feature_names_in": getattr(clf, "feature_names_in_", np.array([])).tolist(),
         "referenced_encoders": referenced,
         "class_count": np.asarray(getattr(clf, "class_count_", [])).astype(int).tolist(),
+        "class_prior": np.asarray(getattr(clf, "class_prior_", []), dtype=float).tolist(),
     }
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
                 "mmsentiment_version": __version__, "config": json.dumps(config)}
@@ -165,7 +166,8 @@ def load_model(path, estimator_class, device: str | None = None, cache_dir="auto
         )
     names = estimator_class().get_params()
     config = check_config(metadata.get("config", ""), names, trust_encoders=trust_encoders)
-    params = {**config["params"], "cache_dir": cache_dir}
+    # A file from before the logit adjustment predicts as it did then (no prior kept).
+    params = {"logit_adjustment": 0.0, **config["params"], "cache_dir": cache_dir}
     if device is not None:
         params["device"] = device
     clf = estimator_class(**params)
@@ -179,6 +181,8 @@ def load_model(path, estimator_class, device: str | None = None, cache_dir="auto
     clf.classes_ = config["classes"]
     if config.get("class_count"):
         clf.class_count_ = np.asarray(config["class_count"], dtype=np.int64)
+    if config.get("class_prior"):
+        clf.class_prior_ = np.asarray(config["class_prior"], dtype=np.float64)
     clf.n_features_in_ = config["n_features_in"]
     if config["feature_names_in"]:
         clf.feature_names_in_ = np.asarray(config["feature_names_in"], dtype=object)
@@ -278,6 +282,8 @@ class PersistenceMixin:
         return pickle_state(self.__dict__)
 
     def __setstate__(self, state: dict) -> None:
+        # Pickles from before these parameters predict as they did then.
+        self.__dict__.update({"logit_adjustment": 0.0, "text_normalization": None})
         self.__dict__.update(unpickle_state(state))
 
     def save(self, path, self_contained: bool = False, overwrite: bool = True) -> Path:

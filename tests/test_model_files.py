@@ -10,6 +10,7 @@ import socket
 import struct
 
 import joblib
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -222,3 +223,21 @@ def test_random_header_edits_end_in_a_value_error(saved, tmp_path, monkeypatch, 
     assert sorted(p.name for p in folder.iterdir()) == before and not cache.exists()
     if clf is not None:  # a harmless edit (e.g. another learning rate): a working model
         assert len(clf.classes_) >= 2 and hasattr(clf, "net_")
+
+
+def test_a_file_from_before_the_logit_adjustment_predicts_as_it_did(saved, tmp_path, small):
+    def edit(config):  # what a file written before class priors were kept holds
+        for key in ("class_count", "class_prior"):
+            config.pop(key)
+        config["params"].pop("logit_adjustment")
+        config["params"].pop("text_normalization")
+
+    clf = MultimodalSentimentClassifier.load(_with_config(saved, tmp_path, edit))
+    assert clf.logit_adjustment == 0.0 and clf.text_normalization is None
+    assert not hasattr(clf, "class_prior_")
+    X, _ = small
+    proba = clf.predict_proba(X)
+    original = saved[3]
+    np.testing.assert_allclose(proba, original.set_params(logit_adjustment=0.0)
+                               .predict_proba(X), atol=1e-6)
+    original.set_params(logit_adjustment=0.5)

@@ -117,14 +117,15 @@ class PredictedClasses(Callback):
         net.history.record("predicted_counts", counts.tolist())
 
 
-def collapse_message(history, classes, class_count, min_posts: int = 10) -> str | None:
+def collapse_message(history, classes, class_count, epoch: int | None = None,
+                     min_posts: int = 10) -> str | None:
     """What to tell the user when the kept epoch predicted a single class, else ``None``.
 
-    The kept epoch is the best one by validation loss where early stopping ran (the weights
-    it restored), else the last. A fit that predicts one class for every post of a hold-out
-    (or of the training batches) of at least ``min_posts`` posts has collapsed onto it:
-    typical of imbalanced labels, too few epochs or a learning rate that does not suit the
-    data.
+    The kept epoch is ``epoch`` (early stopping's best, whose weights it restored) where
+    given, else the last epoch of lowest validation loss, else the last. A fit that predicts
+    one class for every post of a hold-out (or of the training batches) of at least
+    ``min_posts`` posts has collapsed onto it: typical of imbalanced labels, too few epochs
+    or a learning rate that does not suit the data.
 
     Parameters
     ----------
@@ -134,6 +135,8 @@ def collapse_message(history, classes, class_count, min_posts: int = 10) -> str 
         The class labels, in the head's order.
     class_count : ndarray
         Training posts of each class.
+    epoch : int, optional
+        The kept epoch, counted from 1.
     min_posts : int, default=10
         Fewer predictions than this are too few to call a collapse.
 
@@ -147,21 +150,32 @@ def collapse_message(history, classes, class_count, min_posts: int = 10) -> str 
     >>> print(collapse_message(rows, np.array(["neg", "pos"]), np.array([300, 60])))
     The fitted model predicts 'neg' for all 40 posts of its hold-out or training batches \
 (the kept epoch): it has collapsed onto one class ('neg' is 83 % of the training labels). Try \
-class_weight="balanced", more epochs (max_epochs), or finetune="frozen" (a head on fixed \
-features, quick to tune); check that the labels belong to their posts.
+logit_adjustment=1.0 (applies without a refit), class_weight="balanced", more epochs \
+(max_epochs), or finetune="frozen" (a head on fixed features, quick to tune); check that \
+the labels belong to their posts.
     """
-    rows = [row for row in history if "predicted_counts" in row]
-    if not rows:
-        return None
-    best = [row for row in rows if row.get("valid_loss_best")]
-    counts = np.asarray((best or rows)[-1]["predicted_counts"])
+    rows = list(history)
+    if epoch is not None and 1 <= epoch <= len(rows) and "predicted_counts" in rows[epoch - 1]:
+        row = rows[epoch - 1]
+    else:
+        rows = [r for r in rows if "predicted_counts" in r]
+        if not rows:
+            return None
+        row = ([r for r in rows if r.get("valid_loss_best")] or rows)[-1]
+    counts = np.asarray(row["predicted_counts"])
     if counts.sum() < min_posts or np.count_nonzero(counts) != 1:
         return None
     k = int(np.argmax(counts))
     label = np.asarray(classes).tolist()[k]
     share = 100 * class_count[k] / max(int(np.sum(class_count)), 1)
+    if class_count[k] == np.max(class_count):
+        advice = ('Try logit_adjustment=1.0 (applies without a refit), class_weight="balanced", '
+                  "more epochs (max_epochs), or finetune=\"frozen\" (a head on fixed features, "
+                  "quick to tune)")
+    else:  # a rare class for every post: the adjustment has outweighed what the head learnt
+        advice = ("Try a lower logit_adjustment, e.g. 0 (applies without a refit), more epochs "
+                  "(max_epochs), or a higher learning rate (lr)")
     return (f"The fitted model predicts {label!r} for all {int(counts.sum())} posts of its "
             f"hold-out or training batches (the kept epoch): it has collapsed onto one class "
-            f"({label!r} is {share:.0f} % of the training labels). Try "
-            'class_weight="balanced", more epochs (max_epochs), or finetune="frozen" (a head '
-            "on fixed features, quick to tune); check that the labels belong to their posts.")
+            f"({label!r} is {share:.0f} % of the training labels). {advice}; check that the "
+            "labels belong to their posts.")
