@@ -24,7 +24,7 @@ from mmsentiment.inputs.tweets import normalize_texts, normalize_tweet
     ("http://t.co/x", "url"),
     ("(see https://x.com/a). Or WWW.Example.com!", "(see url). Or url!"),
     ("awww.great day", "awww.great day"),
-    ("I &notice &copy; &#39;hi&#39;", "I &notice \u00a9 'hi'"),
+    ("I &notice &copy; &#39;hi&#39;", "I &notice copyright 'hi'"),  # \u00a9 is an emoji
     ("#\u00c9t\u00e9Paris #happyvalentine", "\u00c9t\u00e9 Paris happyvalentine"),
     ("snake_case and :red_heart: stay", "snake_case and :red_heart: stay"),
 ])

@@ -144,7 +144,7 @@ def test_tensor_shapes_are_checked_against_the_config(saved, tmp_path):
     config = json.loads(metadata["config"])
     config["classes"] = ["a", "b", "c", "d"]
     config["classes_dtype"] = "<U1"
-    config.pop("class_count")  # else its length is refused first
+    config.pop("class_count"), config.pop("class_prior")  # else their length is refused first
     path = _write(tmp_path, tensors, {**metadata, "config": json.dumps(config)})
     with pytest.raises(ValueError, match="wrong shape"):
         MultimodalSentimentClassifier.load(path)
