@@ -15,7 +15,8 @@ JOINT = {"validation_fraction": None, "class_weight": {"neutral": 1.5}, **OLD_TE
 IMBALANCED = {"neutral": 0.03, "negative": 0.15}
 # Configurations: classifier parameters, plus "drop" (a column removed from train and dev),
 # "pipeline" (a plain sklearn pipeline on frozen embeddings instead of the classifier) or
-# "shares" (train cut to these class shares, see runner.imbalance).
+# "shares" (train cut to these class shares, see runner.imbalance) or "ensemble" (that
+# many seeds of the classifier in a soft-voting ensemble).
 CONFIGS: dict[str, dict] = {
     "default": {},
     "default-v3": {"precision": "32", "logit_adjustment": 0.0},
@@ -39,12 +40,15 @@ CONFIGS: dict[str, dict] = {
     "top-image-tweet": {"finetune": "top-image", "text_normalization": "tweet",
                         "logit_adjustment": 0.0},  # as the top-image rows, before it
     "imbalanced": {"shares": IMBALANCED},
+    "best": {"ensemble": 3},
     "imbalanced-frozen-logistic": {"pipeline": "logistic", "shares": IMBALANCED},
 }
 DESCRIPTIONS = {
     "imbalanced": "the defaults on an imbalanced train: every positive post kept, neutral "
                   "cut to 3 % and negative to 15 % of it (2,617 posts, drawn with the seed)",
     "imbalanced-frozen-logistic": "frozen-logistic on the same imbalanced train",
+    "best": "the best configuration: three default classifiers (seeds s, s+1, s+2) in "
+            "sklearn's VotingClassifier(voting=\"soft\"), about three default fits' time",
     "top-image-tweet": "top-image with text_normalization=\"tweet\": links, handles, "
                        "hashtags, emoji and HTML entities rewritten into words",
     "default-auto": "the defaults at 6966fed, when precision=\"auto\" meant bfloat16 "

@@ -203,8 +203,15 @@ def _adjustment_lines(full: list[dict], screen: Path) -> list[str]:
     from sklearn.metrics import accuracy_score, f1_score
 
     groups: dict[str, list[dict]] = {}
+    ensembles: set[str] = set()  # groups scored as one soft-voting ensemble
     if screen.is_file():
-        groups["GPU lever screen, every variant"] = load_results(screen)
+        screened = load_results(screen)
+        groups["GPU lever screen, every variant"] = screened
+        same = [r for r in screened if r["config"] == "tlr1e-4"]  # the defaults' rates
+        if same:
+            groups["GPU screen, tlr1e-4 (the defaults' learning rates)"] = same
+            groups["GPU screen, tlr1e-4, its seeds as one soft-voting ensemble"] = same
+            ensembles.add("GPU screen, tlr1e-4, its seeds as one soft-voting ensemble")
     for r in full:
         if "dev_proba_permille" in r:
             groups.setdefault(r["config"], []).append(r)
@@ -226,12 +233,19 @@ def _adjustment_lines(full: list[dict], screen: Path) -> list[str]:
     for name, runs in groups.items():
         cells = []
         for tau in ADJUSTMENTS:
-            scores = []
+            scores, probas = [], []
             for run in runs:
                 log_p, prior, y = raw_log_proba(run)
-                pred = (log_p - tau * np.log(prior)).argmax(axis=1)
+                adjusted = log_p - tau * np.log(prior)
+                proba = np.exp(adjusted - adjusted.max(axis=1, keepdims=True))
+                probas.append(proba / proba.sum(axis=1, keepdims=True))
+                pred = adjusted.argmax(axis=1)
                 scores.append([accuracy_score(y, pred), f1_score(y, pred, average="weighted"),
                                f1_score(y, pred, average="macro")])
+            if name in ensembles:
+                pred = np.mean(probas, axis=0).argmax(axis=1)
+                scores = [[accuracy_score(y, pred), f1_score(y, pred, average="weighted"),
+                           f1_score(y, pred, average="macro")]]
             cells.append(" / ".join(f"{100 * v:.1f}" for v in np.mean(scores, axis=0)))
         lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |")
     return lines

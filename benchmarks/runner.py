@@ -103,9 +103,10 @@ def build_model(name: str, seed: int, checkpoint_dir: Path | None = None):
 
     Returns
     -------
-    MultimodalSentimentClassifier or Pipeline
-        The classifier, or for ``"pipeline": "logistic"`` configurations a logistic
-        regression on the frozen embeddings.
+    MultimodalSentimentClassifier, Pipeline or VotingClassifier
+        The classifier; for ``"pipeline": "logistic"`` configurations a logistic
+        regression on the frozen embeddings; for ``"ensemble": n`` a soft-voting ensemble
+        of ``n`` classifiers seeded ``seed``, ``seed + 1``, ...
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
@@ -121,6 +122,14 @@ def build_model(name: str, seed: int, checkpoint_dir: Path | None = None):
         features = ColumnTransformer([("text", text, "text"), ("image", image, "image_path")])
         return make_pipeline(features, StandardScaler(),
                              LogisticRegression(C=0.05, max_iter=3000, random_state=seed))
+    members = params.pop("ensemble", None)
+    if members:  # seeds seed, seed + 1, ...: their probabilities averaged
+        from sklearn.ensemble import VotingClassifier
+
+        return VotingClassifier(
+            [(f"seed{seed + k}", MultimodalSentimentClassifier(**params, random_state=seed + k,
+                                                               verbose=1))
+             for k in range(members)], voting="soft")
     return MultimodalSentimentClassifier(**params, random_state=seed, verbose=1,
                                          checkpoint_dir=checkpoint_dir)
 
@@ -229,7 +238,8 @@ def run_one(name: str, seed: int, root: Path, fraction: float = 1.0,
     if drop is not None:
         X_train, X_dev = X_train.assign(**{drop: None}), X_dev.assign(**{drop: None})
     folder = None
-    fine_tuned = "pipeline" not in CONFIGS[name] and CONFIGS[name].get("finetune") != "frozen"
+    fine_tuned = not {"pipeline", "ensemble"} & set(CONFIGS[name]) and \
+        CONFIGS[name].get("finetune") != "frozen"
     if checkpoints is not None and fine_tuned:  # frozen fits take minutes: no checkpoints
         folder = checkpoint_folder(checkpoints, name, seed, fraction)
     model = build_model(name, seed, folder)
