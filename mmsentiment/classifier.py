@@ -109,7 +109,8 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         logits (post-hoc logit adjustment, Menon et al., ICLR 2021): rare classes are
         predicted more often. ``0`` keeps the network's own probabilities; ``1`` aims at
         the best balanced accuracy. A ``class_weight="balanced"`` fit has a uniform prior,
-        so nothing changes. Applied at prediction: ``set_params`` needs no refit. On
+        so nothing changes; other weights are tempered (``0`` lets them act in full).
+        Applied at prediction: ``set_params`` needs no refit. On
         MVSA-Single 0.5 kept dev accuracy within noise and raised macro F1
         (docs/guide/accuracy.md).
     label_smoothing : float, default=0.0
