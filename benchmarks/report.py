@@ -180,6 +180,14 @@ def _ablation_lines(by_config: dict[str, list[dict]]) -> list[str]:
     return lines
 
 
+def _three_scores(y, pred) -> list[float]:
+    """Accuracy, weighted F1 and macro F1 of predictions ``pred`` for labels ``y``."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    return [accuracy_score(y, pred), f1_score(y, pred, average="weighted"),
+            f1_score(y, pred, average="macro")]
+
+
 MVSA_TRAIN_COUNTS = [1088, 376, 2147]  # negative, neutral, positive: the 3,611 train posts
 ADJUSTMENTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -200,7 +208,6 @@ def _adjustment_lines(full: list[dict], screen: Path) -> list[str]:
     """Dev scores under each post-hoc logit adjustment, from recorded dev probabilities:
     the GPU screen's models and every CPU configuration that kept them."""
     import numpy as np
-    from sklearn.metrics import accuracy_score, f1_score
 
     groups: dict[str, list[dict]] = {}
     ensembles: set[str] = set()  # groups scored as one soft-voting ensemble
@@ -240,12 +247,9 @@ def _adjustment_lines(full: list[dict], screen: Path) -> list[str]:
                 proba = np.exp(adjusted - adjusted.max(axis=1, keepdims=True))
                 probas.append(proba / proba.sum(axis=1, keepdims=True))
                 pred = adjusted.argmax(axis=1)
-                scores.append([accuracy_score(y, pred), f1_score(y, pred, average="weighted"),
-                               f1_score(y, pred, average="macro")])
+                scores.append(_three_scores(y, pred))
             if name in ensembles:
-                pred = np.mean(probas, axis=0).argmax(axis=1)
-                scores = [[accuracy_score(y, pred), f1_score(y, pred, average="weighted"),
-                           f1_score(y, pred, average="macro")]]
+                scores = [_three_scores(y, np.mean(probas, axis=0).argmax(axis=1))]
             cells.append(" / ".join(f"{100 * v:.1f}" for v in np.mean(scores, axis=0)))
         lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |")
     return lines
@@ -257,13 +261,10 @@ def _ensemble_lines(by_config: dict[str, list[dict]]) -> list[str]:
     import itertools
 
     import numpy as np
-    from sklearn.metrics import accuracy_score, f1_score
 
     def scores(members: list[dict]) -> list[float]:
         proba = np.mean([np.asarray(r["dev_proba_permille"], float) for r in members], axis=0)
-        y, pred = np.asarray(members[0]["dev_label_index"]), proba.argmax(axis=1)
-        return [accuracy_score(y, pred), f1_score(y, pred, average="weighted"),
-                f1_score(y, pred, average="macro")]
+        return _three_scores(np.asarray(members[0]["dev_label_index"]), proba.argmax(axis=1))
 
     rows = []
     for config, runs in by_config.items():

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .inputs import PostDataset
 
 __all__ = ["ExplainMixin", "plot_modality_contributions"]
 
@@ -100,8 +99,9 @@ class ExplainMixin:
         for dataset in predict_chunks(self.pipeline_, texts, images, self.net_.module_,
                                       str(self.net_.device)):
             for prefix, hidden in VIEWS:
-                chunks[prefix].append(self._explain_proba(
-                    dataset if hidden is None else dataset.hide(hidden)))
+                # The classifier's own scoring, as predict_proba (logit adjustment included).
+                chunks[prefix].append(self._scores(
+                    dataset if hidden is None else dataset.hide(hidden), logits=False))
             for name, values in present.items():
                 values.append(dataset.column(name).numpy().astype(bool))
         parts, probas = [], {}
@@ -127,10 +127,6 @@ class ExplainMixin:
         table["driven_by"] = np.select([text_agrees & image_agrees, text_agrees, image_agrees],
                                        ["both", "text", "image"], "neither")
         return table
-
-    def _explain_proba(self, dataset: PostDataset) -> np.ndarray:
-        """Class probabilities of the fitted network on ``dataset``, as `predict_proba`."""
-        return self._scores(dataset, logits=False)
 
 
 def _predicted_class_probas(explanation: pd.DataFrame) -> np.ndarray:
