@@ -2,7 +2,7 @@
 
     python benchmarks/efficiency.py [--root ../shared/data/MVSA_Single] [--posts 320]
 
-Two sections, each measured in one run, one process after another on a quiet machine:
+Three sections, each measured in one run, one process after another on a quiet machine:
 
 ``fits``: a whole default fit (encoders loaded, images decoded, 3 epochs, 10 % held out
 for early stopping) on the first ``--posts`` MVSA train posts, and ``predict_proba`` of the
@@ -11,11 +11,16 @@ of ``--baseline`` (a git worktree of that commit) and with this checkout, under 
 defaults and under the settings that make up each lever. Each row gives the fit's wall
 time, its mean epoch, predict throughput and peak memory, and its ratio to the baseline's.
 
+``inference``: the prediction path's levers (batch norm folded into convolutions, large
+heap blocks reused, texts batched in length order), each against its absence, on decoded
+MVSA dev posts.
+
 ``kernels``: the encoders alone, forward and backward (a training step) and forward only
 (inference), float32 against bfloat16 autocast and contiguous against channels_last
 images; torch.compile's first call (the compilation) against its later calls.
 
-Figures go to benchmarks/results/perf.json (keys ``efficiency`` and ``kernels``);
+Figures go to benchmarks/results/perf.json (keys ``efficiency``, ``inference`` and
+``kernels``);
 ``python benchmarks/perf.py --sections`` (with no section) rewrites docs/performance.md.
 """
 
@@ -59,7 +64,7 @@ clf.fit(train[cols], train["label"])
 fit = time.perf_counter() - start
 epochs = [row["dur"] for row in clf.history_]
 best = float("inf")
-for _ in range(2):
+for _ in range(3):
     start = time.perf_counter()
     clf.predict_proba(dev[cols])
     best = min(best, time.perf_counter() - start)
@@ -159,6 +164,60 @@ def section_kernels(root: Path, batch: int = 16) -> dict:
     return {"rows": rows, "batch": batch}
 
 
+def section_inference(root: Path, n: int = 128, batch: int = 32) -> dict:
+    """The prediction path's levers, each timed against its absence on the first ``n``
+    MVSA dev posts (images decoded, texts as they come), bfloat16 autocast, batches of
+    ``batch``: best of 3 after a warm-up, the two settings of a lever alternating."""
+    import contextlib
+
+    import torch
+
+    from mmsentiment import load_mvsa
+    from mmsentiment.encoders import ImageEncoder, TextEncoder
+    from mmsentiment.inputs.images import load_images
+    from mmsentiment.memory import large_blocks_reused
+
+    dev = load_mvsa(root, "dev").iloc[:n]
+    image = ImageEncoder("tf_efficientnet_lite0").eval()
+    text = TextEncoder("all-MiniLM-L6-v2").eval()
+    pixels, _, _ = load_images(list(dev["image_path"]), image.preprocessing)
+    texts = list(dev["text"].fillna(""))
+    by_length = sorted(texts, key=len)
+
+    def images(folded: bool, reused: bool):
+        def step():
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16), \
+                    (large_blocks_reused() if reused else contextlib.nullcontext()):
+                for start in range(0, n, batch):
+                    part = pixels[start:start + batch]
+                    image(part) if folded else image.model(image._normalize(part))
+        return step
+
+    def encode(ordered: list[str]):
+        def step():
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                for start in range(0, n, batch):
+                    text(**text.tokenize(ordered[start:start + batch]))
+        return step
+
+    levers = [
+        ("Lite0: batch norm folded into the convolutions", images(False, False),
+         images(True, False)),
+        ("Lite0: large blocks kept in the heap (folded)", images(True, False),
+         images(True, True)),
+        ("MiniLM: batches in text-length order", encode(texts), encode(by_length)),
+    ]
+    rows = []
+    for name, before, after in levers:
+        times = {"before": [], "after": []}
+        for setting in ("before", "after") * 3:
+            times[setting].append(_best(before if setting == "before" else after, 1))
+        rows.append({"lever": name, "before": min(times["before"]),
+                     "after": min(times["after"])})
+        print(json.dumps(rows[-1]), flush=True)
+    return {"rows": rows, "n_posts": n, "batch": batch}
+
+
 def onnx_runtime_rows(model, x) -> list[dict]:
     """Lite0's inference exported to ONNX and run by ONNX Runtime (float32), where
     ``onnx`` and ``onnxruntime`` are installed; its largest difference to torch's output."""
@@ -189,8 +248,8 @@ def onnx_runtime_rows(model, x) -> list[dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
-    parser.add_argument("--sections", nargs="*", default=["fits", "kernels"],
-                        choices=["fits", "kernels"])
+    parser.add_argument("--sections", nargs="*", default=["fits", "inference", "kernels"],
+                        choices=["fits", "inference", "kernels"])
     parser.add_argument("--posts", type=int, default=320, help="train posts per fit")
     parser.add_argument("--dev-posts", type=int, default=200, help="dev posts to predict")
     parser.add_argument("--baseline", default=BASELINE, help="commit to compare against")
@@ -208,6 +267,9 @@ def main() -> int:
     if "fits" in args.sections:
         fits = section_fits(args.root.resolve(), args.posts, args.dev_posts, args.baseline)
         results["efficiency"] = {**fits, **stamp}
+        RESULTS.write_text(json.dumps(results, indent=1))
+    if "inference" in args.sections:
+        results["inference"] = {**section_inference(args.root), **stamp}
         RESULTS.write_text(json.dumps(results, indent=1))
     if "kernels" in args.sections:
         results["kernels"] = {**section_kernels(args.root), **stamp}
@@ -308,7 +370,8 @@ def target_lines(rows: dict, base: dict, mvsa: Path) -> list[str]:
 
 
 def efficiency_lines(results: dict, mvsa: Path) -> list[str]:
-    """The docs/performance.md sections of ``efficiency`` and ``kernels`` in ``results``."""
+    """The docs/performance.md sections of ``efficiency``, ``inference`` and ``kernels`` in
+    ``results``."""
     lines: list[str] = []
     stamp = lambda s: (f"*(measured {s['date']}, commit {s['commit']}, on {s['cpu']}, "  # noqa: E731
                        f"torch threads {s['torch_threads']})*")
@@ -351,6 +414,20 @@ def efficiency_lines(results: dict, mvsa: Path) -> list[str]:
                          f"{b['predict'] / a['predict']:.2f} | {change} | {decision} |")
         lines.append("")
         lines += target_lines(rows, base, mvsa)
+    if "inference" in results:
+        sec = results["inference"]
+        lines += [
+            "## Prediction path: folded batch norm, reused heap blocks, length order", "",
+            stamp(sec), "",
+            f"The first {sec['n_posts']} MVSA dev posts (images decoded, texts as they come) "
+            f"through each encoder alone in batches of {sec['batch']}, bfloat16 autocast, "
+            "inference: each lever against its absence, alternating, best of 3.",
+            "",
+            "| lever | without (s) | with (s) | speed-up | decision |",
+            "|---|---|---|---|---|",
+        ] + [f"| {r['lever']} | {r['before']:.3f} | {r['after']:.3f} | "
+             f"{r['before'] / r['after']:.2f} | adopted: on in every prediction |"
+             for r in sec["rows"]] + [""]
     if "kernels" in results:
         sec = results["kernels"]
         by = {(r["kernel"], r["step"], r["dtype"]): r["seconds"] for r in sec["rows"]}

@@ -23,6 +23,7 @@ from .inputs import (
     predict_chunks,
     training_columns,
 )
+from .memory import large_blocks_reused
 from .nn import MultimodalNet, build_network, get_finetune
 from .params import check_params, check_warm_start
 from .persistence import PersistenceMixin
@@ -455,13 +456,18 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         (`mmsentiment.inputs.predict_chunks`)."""
         check_is_fitted(self, "net_")
         texts, images = self._validate_X(X, reset=False)
-        return np.concatenate([self._scores(dataset, logits) for dataset in predict_chunks(
-            self.pipeline_, texts, images, self.net_.module_, str(self.net_.device))])
+        with large_blocks_reused():
+            return np.concatenate([self._scores(dataset, logits) for dataset in predict_chunks(
+                self.pipeline_, texts, images, self.net_.module_, str(self.net_.device))])
 
     def _scores(self, dataset, logits: bool) -> np.ndarray:
         """Adjusted logits, or their softmax, of the fitted network on one dataset."""
+        order = dataset.by_text_length()  # batches of similar lengths pad less
         with torch.inference_mode():
-            out = np.asarray(self.net_.forward(dataset), dtype=np.float64)
+            out = np.asarray(self.net_.forward(
+                dataset if order is None else dataset.subset(order)), dtype=np.float64)
+        if order is not None:
+            out[order] = out.copy()
         out = out - logit_offsets(getattr(self, "class_prior_", None), self.logit_adjustment,
                                   len(self.classes_))
         return out if logits else softmax(out, axis=1)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .folding import FoldedCache
 from .registry import OFFLINE_IMAGE_ENCODERS, EncoderUnavailableError, unavailable
 
 
@@ -197,6 +198,25 @@ class ImageEncoder(nn.Module):
                              persistent=False)
         self.register_buffer("std", torch.tensor(self.preprocessing.std).view(1, 3, 1, 1),
                              persistent=False)
+        self._folded = FoldedCache()
+
+    def _trunk(self) -> nn.Module:
+        """The model to run: in inference (evaluation mode, no gradients), a copy with
+        batch norm folded into the convolutions (`mmsentiment.encoders.folding`), else itself."""
+        if self.training or torch.is_grad_enabled():
+            return self.model
+        folded = getattr(self, "_folded", None)
+        if folded is None:  # an encoder pickled before the cache existed
+            folded = self._folded = FoldedCache()
+        return folded.get(self.model, self._probe)
+
+    def _probe(self) -> torch.Tensor:
+        """Two fixed noise images, normalised: the check of `FoldedCache`'s fold (drawn from
+        their own generator, so that folding leaves the global random state alone)."""
+        size, device = self.preprocessing.size, self.mean.device
+        noise = torch.randint(0, 256, (2, 3, size, size), dtype=torch.uint8, device=device,
+                              generator=torch.Generator(device=device).manual_seed(0))
+        return self._normalize(noise)
 
     def cache_key(self) -> str:
         """Folder name for this encoder's outputs in the feature cache.
@@ -271,19 +291,21 @@ class ImageEncoder(nn.Module):
 
     def lower(self, pixels: torch.Tensor) -> torch.Tensor:
         """Feature maps below the top `top_groups` layer groups (`splits_at_top_group`)."""
-        x = self.model.bn1(self.model.conv_stem(self._normalize(pixels)))
-        return self.model.blocks[:-self.top_groups](x)
+        model = self._trunk()
+        x = model.bn1(model.conv_stem(self._normalize(pixels)))
+        return model.blocks[:-self.top_groups](x)
 
     def upper(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled vectors from `lower`'s feature maps; ``upper(lower(p)) == forward(p)``."""
-        return self.model.forward_head(self._upper_map(x))
+        return self._trunk().forward_head(self._upper_map(x))
 
     def upper_patches(self, x: torch.Tensor) -> torch.Tensor:
         """As `upper`, but the last feature map's cells as a sequence ``(N, H*W, dim)``."""
         return self._upper_map(x).flatten(2).transpose(1, 2)
 
     def _upper_map(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.bn2(self.model.conv_head(self.model.blocks[-self.top_groups:](x)))
+        model = self._trunk()
+        return model.bn2(model.conv_head(model.blocks[-self.top_groups:](x)))
 
     def patches(self, pixels: torch.Tensor) -> torch.Tensor:
         """Patch vectors for fusion heads that attend over image regions.
@@ -301,14 +323,14 @@ class ImageEncoder(nn.Module):
             ``forward_features``, or whose features are not ``dim`` wide, give their pooled
             vector as a sequence of one.
         """
-        x = self._normalize(pixels)
-        features = (self.model.forward_features(x) if hasattr(self.model, "forward_features")
+        x, model = self._normalize(pixels), self._trunk()
+        features = (model.forward_features(x) if hasattr(model, "forward_features")
                     else None)
         if features is not None and features.ndim == 4 and features.shape[1] == self.dim:
             return features.flatten(2).transpose(1, 2)
         if features is not None and features.ndim == 3 and features.shape[2] == self.dim:
             return features
-        return self.model(x)[:, None]
+        return model(x)[:, None]
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.model(self._normalize(pixels))
+        return self._trunk()(self._normalize(pixels))

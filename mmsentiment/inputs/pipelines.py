@@ -22,7 +22,7 @@ from collections.abc import Iterator
 import torch
 from tqdm.auto import tqdm
 
-from ..memory import release_free_memory
+from ..memory import large_blocks_reused, release_free_memory
 from ..nn import Finetune
 from ..precision import resolve_precision
 from .cache import resolve_cache_dir
@@ -136,7 +136,8 @@ class LowerActivations(RawImages):
                                              n_threads=decoding_threads(self.n_jobs))
             failures += [(start + i, image, reason) for i, image, reason in failed]
             present[start:start + len(ok)] = ok
-            with torch.inference_mode(), autocast:
+            # batches of 64: feature maps of 80-160 MB at 224 px, kept for reuse
+            with torch.inference_mode(), autocast, large_blocks_reused():
                 for first in range(0, len(pixels), LOWER_BATCH):
                     chunk = pixels[first:first + LOWER_BATCH].to(device)
                     both = torch.stack([encoder.lower(chunk), encoder.lower(chunk.flip(-1))],
