@@ -157,3 +157,14 @@ def test_large_blocks_are_reused_while_a_phase_runs_and_released_after(monkeypat
         memory._libc_function.cache_clear()
         with memory.large_blocks_reused() as changed:
             assert changed == (memory._libc_function("mallopt") is not None)
+
+
+def test_weights_made_in_inference_mode_are_folded_each_call():
+    with torch.inference_mode():
+        net = _with_statistics(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)))
+        x = torch.randn(2, 3, 6, 6)
+        cache = FoldedCache()
+        first = cache.get(net, lambda: x)
+        net[0].weight.mul_(-1)  # no version counter to tell
+        torch.testing.assert_close(cache.get(net, lambda: x)(x), net(x), atol=1e-5, rtol=1e-5)
+        assert first is not cache.get(net, lambda: x)

@@ -127,15 +127,20 @@ class FoldedCache:
         self._model: nn.Module | None = None
 
     @staticmethod
-    def _state(model: nn.Module) -> tuple:
-        return tuple((t.data_ptr(), t._version, t.dtype, t.device)
-                     for t in (*model.parameters(), *model.buffers()))
+    def _state(model: nn.Module) -> tuple | None:
+        """Each tensor's storage and version, or ``None`` where a tensor keeps no version
+        (made under ``torch.inference_mode``): then the copy is never reused."""
+        tensors = (*model.parameters(), *model.buffers())
+        if any(t.is_inference() for t in tensors):
+            return None
+        return tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors)
 
     def get(self, model: nn.Module, probe: Callable[[], torch.Tensor]) -> nn.Module:
         """The folded copy of ``model`` (``probe``: makes the input of `fold_batch_norm`
         when the copy is rebuilt)."""
-        key = (id(model), self._state(model))
-        if key != self._key or self._model is None:
+        state = self._state(model)
+        key = None if state is None else (id(model), state)
+        if key is None or key != self._key or self._model is None:
             self._model, self._key = fold_batch_norm(model, probe()), key
         return self._model
 
