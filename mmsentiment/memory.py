@@ -6,14 +6,17 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import os
 import sys
 import threading
 from collections.abc import Iterator
 
 # glibc's mallopt parameters (malloc.h).
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-# Blocks up to this size stay in the heap during `large_blocks_reused`.
+# Blocks up to this size stay in the heap during `large_blocks_reused`, and free memory up
+# to TRIM_LIMIT at its top (the largest value of a C int).
 REUSED_BLOCK_LIMIT = 1 << 30
+TRIM_LIMIT = (1 << 31) - 1
 # Where glibc's adaptive thresholds settle on a 64-bit system (its DEFAULT_MMAP_THRESHOLD_MAX
 # and twice that): the values set back when the last `large_blocks_reused` phase ends.
 SETTLED_MMAP_THRESHOLD = 32 << 20
@@ -56,15 +59,22 @@ def large_blocks_reused() -> Iterator[bool]:
     inference on a batch of 32 allocates several such feature maps per call (80 MB for one
     of EfficientNet-Lite0's at 224 px in bfloat16), so each batch paid for page faults on
     all of them. Kept in the heap, they are reused from batch to batch: Lite0's CPU
-    inference ran 1.3-1.4x faster (docs/performance.md). When the last such phase ends,
-    the thresholds are set to where glibc's adaptive ones settle (32 MB, 64 MB) and the
-    free heap is trimmed (`release_free_memory`), so the process does not hold the peak.
+    inference ran 1.3x faster (docs/performance.md). The setting is the process's, for
+    every thread: when the last such phase ends, the thresholds are set to where glibc's
+    adaptive ones settle (32 MB and 64 MB; they stay fixed from then on) and the free heap
+    is trimmed (`release_free_memory`), so the process does not keep the peak. Blocks
+    allocated by threads other than the main one come from glibc's per-thread arenas,
+    whose blocks above 32 MB are mapped whatever this setting says.
+
+    Nothing changes where glibc refuses the thresholds (before version 2.35 it accepts no
+    mmap threshold above 32 MB), off Linux, under another C library, or where the user
+    set glibc's own malloc tunables (``MALLOC_MMAP_THRESHOLD_``,
+    ``MALLOC_TRIM_THRESHOLD_`` or ``glibc.malloc`` in ``GLIBC_TUNABLES``).
 
     Yields
     ------
     bool
-        Whether the thresholds were changed: ``False`` off Linux or under a C library
-        without ``mallopt`` (musl), where nothing changes.
+        Whether both thresholds were changed for the block.
 
     Examples
     --------
@@ -73,15 +83,19 @@ def large_blocks_reused() -> Iterator[bool]:
     True
     """
     global _phases
-    mallopt = _libc_function("mallopt")
-    if mallopt is None:
+    mallopt = _mallopt()
+    if mallopt is None or _user_tuned():
         yield False
         return
     with _phases_lock:
-        _phases += 1
-        if _phases == 1:
-            mallopt(M_MMAP_THRESHOLD, REUSED_BLOCK_LIMIT)
-            mallopt(M_TRIM_THRESHOLD, 2 * REUSED_BLOCK_LIMIT)
+        # A refused threshold changes nothing in glibc; the trim threshold is never refused.
+        active = _phases > 0 or bool(mallopt(M_MMAP_THRESHOLD, REUSED_BLOCK_LIMIT))
+        if active and _phases == 0:
+            mallopt(M_TRIM_THRESHOLD, TRIM_LIMIT)
+        _phases += active
+    if not active:
+        yield False
+        return
     try:
         yield True
     finally:
@@ -91,6 +105,22 @@ def large_blocks_reused() -> Iterator[bool]:
                 mallopt(M_MMAP_THRESHOLD, SETTLED_MMAP_THRESHOLD)
                 mallopt(M_TRIM_THRESHOLD, 2 * SETTLED_MMAP_THRESHOLD)
                 release_free_memory()
+
+
+def _user_tuned() -> bool:
+    """Whether glibc's malloc thresholds were set by the user's environment."""
+    return (any(name in os.environ for name in ("MALLOC_MMAP_THRESHOLD_",
+                                                 "MALLOC_TRIM_THRESHOLD_"))
+            or "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""))
+
+
+@functools.cache
+def _mallopt():
+    """glibc's ``mallopt(int, int) -> int``, or ``None``."""
+    mallopt = _libc_function("mallopt")
+    if mallopt is not None:
+        mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return mallopt
 
 
 @functools.cache

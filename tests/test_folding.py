@@ -58,9 +58,33 @@ def test_a_fold_that_would_change_the_outputs_is_refused():
     assert fold_batch_norm(net, torch.randn(2, 4, 5, 5)) is net
 
 
-def test_norms_in_training_mode_are_not_folded():
-    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).train()
+def test_a_model_partly_in_training_mode_is_not_folded():
+    net = _with_statistics(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4),
+                                         nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4)))
+    net[3].train()
+    stats = net[3].running_mean.clone()
     assert fold_batch_norm(net, torch.randn(2, 3, 6, 6)) is net
+    assert torch.equal(net[3].running_mean, stats)  # the probe never ran it in training
+
+
+def test_hooked_or_inference_mode_models_and_failed_folds_stay_unfolded():
+    x = torch.randn(2, 3, 6, 6)
+    hooked = _with_statistics(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)))
+    seen = []
+    hooked[1].register_forward_hook(lambda module, args, out: seen.append(out.shape))
+    assert FoldedCache().get(hooked, lambda: x) is hooked
+    with torch.inference_mode():
+        made_here = _with_statistics(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)))
+    assert FoldedCache().get(made_here, lambda: x) is made_here
+
+    def no_probe():
+        raise RuntimeError("out of memory")
+
+    plain = _with_statistics(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)))
+    cache = FoldedCache()
+    with pytest.warns(RuntimeWarning, match="predicts unfolded"):
+        assert cache.get(plain, no_probe) is plain
+    assert cache.get(plain, no_probe) is plain  # decided once: no second warning
 
 
 def test_the_cache_rebuilds_after_the_weights_change():
@@ -70,7 +94,7 @@ def test_the_cache_rebuilds_after_the_weights_change():
 
     def probe():
         probes.append(1)
-        return x
+        return x.to(net[0].weight.dtype)
 
     first = cache.get(net, probe)
     assert cache.get(net, probe) is first and len(probes) == 1
@@ -80,8 +104,13 @@ def test_the_cache_rebuilds_after_the_weights_change():
     assert second is not first and len(probes) == 2
     with torch.no_grad():
         torch.testing.assert_close(second(x), net(x), atol=1e-5, rtol=1e-5)
-    net.load_state_dict(copy.deepcopy(net.state_dict()))  # new tensors: a new fold
-    assert cache.get(net, probe) is not second
+    net.load_state_dict(copy.deepcopy(net.state_dict()))  # copied in place: new versions
+    third = cache.get(net, probe)
+    assert third is not second and len(probes) == 3
+    net.to(torch.float64)  # same parameter objects, new storage
+    fourth = cache.get(net, probe)
+    assert fourth is not third and fourth is not net  # folded again, in float64
+    assert next(fourth.parameters()).dtype == torch.float64
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +121,8 @@ def lite0():
 def test_image_encoder_inference_is_folded_and_equal(lite0):
     pixels = torch.randint(0, 256, (3, 3, 224, 224), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16 = lite0(pixels).float()  # the prediction path's mode
     state = torch.get_rng_state()
     with torch.no_grad():
         folded = lite0(pixels)
@@ -101,6 +132,11 @@ def test_image_encoder_inference_is_folded_and_equal(lite0):
     assert not any(isinstance(m, nn.BatchNorm2d) for m in trunk.modules())
     eager = lite0(pixels)  # gradients on: the encoder's own modules
     torch.testing.assert_close(folded, eager.detach(), atol=1e-4, rtol=1e-4)
+    # bfloat16 rounds the folded weights once more: close to float32, not equal
+    assert float((bf16 - folded).abs().max()) < 0.1 * float(folded.abs().max())
+    with torch.no_grad():
+        patches = lite0.patches(pixels)
+    torch.testing.assert_close(patches.mean(1), folded, atol=1e-4, rtol=1e-4)
     # lower and upper run the folded copy too and still compose to forward
     with torch.no_grad():
         torch.testing.assert_close(lite0.upper(lite0.lower(pixels)), folded,
@@ -118,11 +154,19 @@ def test_the_folded_copy_is_not_pickled(lite0):
     assert size < 1.2 * sum(t.numel() * t.element_size() for t in lite0.state_dict().values())
 
 
-def test_prediction_in_length_order_keeps_the_rows_order(small):
+def test_prediction_in_length_order_keeps_the_rows_order(small, monkeypatch):
     X, y = small
     clf = MultimodalSentimentClassifier(max_epochs=1, batch_size=8, precision="32",
                                         validation_fraction=None, random_state=0).fit(X, y)
+    seen = []
+    forward = clf.net_.forward
+    monkeypatch.setattr(clf.net_, "forward", lambda dataset: seen.append(
+        list(dataset.column("text"))) or forward(dataset))
     proba = clf.predict_proba(X)
+    lengths = [len(t) for t in seen[0]]
+    assert lengths == sorted(lengths) and sorted(seen[0]) == sorted(X["text"])
+    # rows differ by far more than the tolerances below: a wrong order could not pass
+    assert np.ptp(proba[:, 0]) > 1e-2
     # each post alone: no padding, no other order
     alone = np.vstack([clf.predict_proba(X.iloc[[i]]) for i in range(0, len(X), 5)])
     np.testing.assert_allclose(proba[::5], alone, atol=1e-4)
@@ -130,41 +174,67 @@ def test_prediction_in_length_order_keeps_the_rows_order(small):
     np.testing.assert_allclose(reversed_rows[::-1], proba, atol=1e-5)
 
 
-def test_large_blocks_are_reused_while_a_phase_runs_and_released_after(monkeypatch):
-    import sys
 
+
+def _fake_libc(monkeypatch, memory, accepts_threshold: bool = True) -> list:
+    calls = []
+
+    def mallopt(param, value):
+        calls.append(("mallopt", param, value))
+        assert -(1 << 31) <= value < (1 << 31)  # a C int
+        return int(accepts_threshold or param != memory.M_MMAP_THRESHOLD
+                   or value <= memory.SETTLED_MMAP_THRESHOLD)
+
+    monkeypatch.setattr(memory, "_mallopt", lambda: mallopt)
+    monkeypatch.setattr(memory, "_libc_function", lambda name: lambda *args: calls.append(
+        (name, *args)))
+    for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES"):
+        monkeypatch.delenv(name, raising=False)
+    return calls
+
+
+def test_large_blocks_are_reused_while_a_phase_runs_and_released_after(monkeypatch):
     from mmsentiment import memory
 
-    calls = []
-    monkeypatch.setattr(memory, "_libc_function", lambda name: (
-        lambda *args: calls.append((name, *args)) or 1))
+    calls = _fake_libc(monkeypatch, memory)
     with memory.large_blocks_reused() as changed:
-        with memory.large_blocks_reused():  # nested (or concurrent): set once
-            pass
+        with memory.large_blocks_reused() as nested:  # nested (or concurrent): set once
+            assert nested
         assert changed and memory._phases == 1
         assert calls == [("mallopt", memory.M_MMAP_THRESHOLD, memory.REUSED_BLOCK_LIMIT),
-                         ("mallopt", memory.M_TRIM_THRESHOLD, 2 * memory.REUSED_BLOCK_LIMIT)]
+                         ("mallopt", memory.M_TRIM_THRESHOLD, memory.TRIM_LIMIT)]
     assert memory._phases == 0
     assert calls[2:] == [
         ("mallopt", memory.M_MMAP_THRESHOLD, memory.SETTLED_MMAP_THRESHOLD),
         ("mallopt", memory.M_TRIM_THRESHOLD, 2 * memory.SETTLED_MMAP_THRESHOLD),
         ("malloc_trim", 0)]
-    monkeypatch.setattr(memory, "_libc_function", lambda name: None)
-    with memory.large_blocks_reused() as changed:  # no glibc: nothing to do
+
+
+def test_large_blocks_change_nothing_where_refused_or_tuned_by_the_user(monkeypatch):
+    from mmsentiment import memory
+
+    calls = _fake_libc(monkeypatch, memory, accepts_threshold=False)  # glibc before 2.35
+    with memory.large_blocks_reused() as changed:
         assert changed is False
-    if sys.platform.startswith("linux"):
-        monkeypatch.undo()
-        memory._libc_function.cache_clear()
-        with memory.large_blocks_reused() as changed:
-            assert changed == (memory._libc_function("mallopt") is not None)
+    assert calls == [("mallopt", memory.M_MMAP_THRESHOLD, memory.REUSED_BLOCK_LIMIT)]
+    assert memory._phases == 0
+    calls = _fake_libc(monkeypatch, memory)
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=65536")
+    with memory.large_blocks_reused() as changed:
+        assert changed is False
+    assert calls == []
+    monkeypatch.setattr(memory, "_mallopt", lambda: None)  # not glibc
+    monkeypatch.delenv("GLIBC_TUNABLES")
+    with memory.large_blocks_reused() as changed:
+        assert changed is False
 
 
-def test_weights_made_in_inference_mode_are_folded_each_call():
-    with torch.inference_mode():
-        net = _with_statistics(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)))
-        x = torch.randn(2, 3, 6, 6)
-        cache = FoldedCache()
-        first = cache.get(net, lambda: x)
-        net[0].weight.mul_(-1)  # no version counter to tell
-        torch.testing.assert_close(cache.get(net, lambda: x)(x), net(x), atol=1e-5, rtol=1e-5)
-        assert first is not cache.get(net, lambda: x)
+def test_the_real_mallopt_takes_the_limits():
+    from mmsentiment import memory
+
+    mallopt = memory._mallopt()
+    if mallopt is None:
+        pytest.skip("no glibc mallopt on this platform")
+    # the trim threshold is never refused; as a C int the limit must not wrap around
+    assert mallopt(memory.M_TRIM_THRESHOLD, memory.TRIM_LIMIT) == 1
+    assert mallopt(memory.M_TRIM_THRESHOLD, 2 * memory.SETTLED_MMAP_THRESHOLD) == 1
