@@ -107,7 +107,8 @@ class PostDataset(torch.utils.data.Dataset):
         ``None`` for a dataset without texts (cached features).
 
         Prediction runs the rows in this order, so that each batch pads its texts to a
-        similar length: on MVSA posts, MiniLM's inference took 0.73x the time.
+        similar length: on MVSA posts, MiniLM's inference ran 1.25x faster
+        (docs/performance.md).
 
         Examples
         --------
