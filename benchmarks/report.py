@@ -208,6 +208,7 @@ def _adjustment_lines(full: list[dict], screen: Path) -> list[str]:
     """Dev scores under each post-hoc logit adjustment, from recorded dev probabilities:
     the GPU screen's models and every CPU configuration that kept them."""
     import numpy as np
+    from scipy.special import softmax
 
     groups: dict[str, list[dict]] = {}
     ensembles: set[str] = set()  # groups scored as one soft-voting ensemble
@@ -244,10 +245,8 @@ def _adjustment_lines(full: list[dict], screen: Path) -> list[str]:
             for run in runs:
                 log_p, prior, y = raw_log_proba(run)
                 adjusted = log_p - tau * np.log(prior)
-                proba = np.exp(adjusted - adjusted.max(axis=1, keepdims=True))
-                probas.append(proba / proba.sum(axis=1, keepdims=True))
-                pred = adjusted.argmax(axis=1)
-                scores.append(_three_scores(y, pred))
+                probas.append(softmax(adjusted, axis=1))
+                scores.append(_three_scores(y, adjusted.argmax(axis=1)))
             if name in ensembles:
                 scores = [_three_scores(y, np.mean(probas, axis=0).argmax(axis=1))]
             cells.append(" / ".join(f"{100 * v:.1f}" for v in np.mean(scores, axis=0)))

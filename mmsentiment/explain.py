@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-
 __all__ = ["ExplainMixin", "plot_modality_contributions"]
 
 VIEWS = (("", None), ("text_only_", "image"), ("image_only_", "text"))

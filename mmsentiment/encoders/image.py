@@ -297,14 +297,14 @@ class ImageEncoder(nn.Module):
 
     def upper(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled vectors from `lower`'s feature maps; ``upper(lower(p)) == forward(p)``."""
-        return self._trunk().forward_head(self._upper_map(x))
+        model = self._trunk()
+        return model.forward_head(self._upper_map(x, model))
 
     def upper_patches(self, x: torch.Tensor) -> torch.Tensor:
         """As `upper`, but the last feature map's cells as a sequence ``(N, H*W, dim)``."""
-        return self._upper_map(x).flatten(2).transpose(1, 2)
+        return self._upper_map(x, self._trunk()).flatten(2).transpose(1, 2)
 
-    def _upper_map(self, x: torch.Tensor) -> torch.Tensor:
-        model = self._trunk()
+    def _upper_map(self, x: torch.Tensor, model: nn.Module) -> torch.Tensor:
         return model.bn2(model.conv_head(model.blocks[-self.top_groups:](x)))
 
     def patches(self, pixels: torch.Tensor) -> torch.Tensor:
