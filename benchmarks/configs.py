@@ -6,6 +6,8 @@ Used by ``runner.py`` (fits), ``report.py`` (docs/benchmarks.md) and ``screen.py
 
 from __future__ import annotations
 
+from mmsentiment.nn.finetune import Finetune
+
 # The text encoder's learning rate before the defaults raised it to 1e-4: configurations
 # measured before that change pin it, so that each row stays reproducible.
 OLD_TEXT_LR = {"text_encoder_lr": 3e-5}
@@ -41,10 +43,19 @@ CONFIGS: dict[str, dict] = {
     "top-image-tweet": {"finetune": "top-image", "text_normalization": "tweet",
                         "logit_adjustment": 0.0},  # as the top-image-v0 rows
     "imbalanced": {"shares": IMBALANCED},
+    "top-image-mb8": {"finetune": "top-image", "micro_batch_size": 8, "logit_adjustment": 0.0},
+    "top2-image-mb8": {"finetune": Finetune("top2-image", None, 2, micro_batch_size=8),
+                       "micro_batch_size": 8, "logit_adjustment": 0.0},
     "best": {"ensemble": 3},
     "imbalanced-frozen-logistic": {"pipeline": "logistic", "shares": IMBALANCED},
 }
 DESCRIPTIONS = {
+    "top-image-mb8": "top-image in micro-batches of 8 (batch-norm statistics of the trained "
+                     "image group frozen, as in the defaults' micro-batches), "
+                     "logit_adjustment=0",
+    "top2-image-mb8": "as top-image-mb8, with the image encoder's top two groups trained "
+                      "(EfficientNet-Lite0's last two block stages and head convolution) over "
+                      "lower layers computed once",
     "imbalanced": "the defaults on an imbalanced train: every positive post kept, neutral "
                   "cut to 3 % and negative to 15 % of it (2,617 posts, drawn with the seed)",
     "imbalanced-frozen-logistic": "frozen-logistic on the same imbalanced train",
