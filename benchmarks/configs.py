@@ -46,10 +46,14 @@ CONFIGS: dict[str, dict] = {
     "top-image-mb8": {"finetune": "top-image", "micro_batch_size": 8, "logit_adjustment": 0.0},
     "top2-image-mb8": {"finetune": Finetune("top2-image", None, 2, micro_batch_size=8),
                        "micro_batch_size": 8, "logit_adjustment": 0.0},
+    "top-image-mpnet": {"finetune": "top-image", "text_encoder": "all-mpnet-base-v2",
+                        "logit_adjustment": 0.0},
     "best": {"ensemble": 3},
     "imbalanced-frozen-logistic": {"pipeline": "logistic", "shares": IMBALANCED},
 }
 DESCRIPTIONS = {
+    "top-image-mpnet": "top-image with all-mpnet-base-v2 (12 layers, 768-d) fine-tuned "
+                       "instead of MiniLM, logit_adjustment=0",
     "top-image-mb8": "top-image in micro-batches of 8 (batch-norm statistics of the trained "
                      "image group frozen, as in the defaults' micro-batches), "
                      "logit_adjustment=0",
