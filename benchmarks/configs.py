@@ -43,6 +43,7 @@ CONFIGS: dict[str, dict] = {
     "top-image-tweet": {"finetune": "top-image", "text_normalization": "tweet",
                         "logit_adjustment": 0.0},  # as the top-image-v0 rows
     "imbalanced": {"shares": IMBALANCED},
+    "imbalanced-top-image": {"finetune": "top-image", "shares": IMBALANCED},
     "top-image-mb8": {"finetune": "top-image", "micro_batch_size": 8, "logit_adjustment": 0.0},
     "top2-image-mb8": {"finetune": Finetune("top2-image", None, 2, micro_batch_size=8),
                        "micro_batch_size": 8, "logit_adjustment": 0.0},
@@ -67,6 +68,8 @@ DESCRIPTIONS = {
     "imbalanced": "the defaults on an imbalanced train: every positive post kept, neutral "
                   "cut to 3 % and negative to 15 % of it (2,617 posts, drawn with the seed)",
     "imbalanced-frozen-logistic": "frozen-logistic on the same imbalanced train",
+    "imbalanced-top-image": "finetune=\"top-image\" on the same imbalanced train, with the "
+                            "default logit_adjustment=0.5",
     "best": "the best configuration: three default classifiers (seeds s, s+1, s+2) in "
             "sklearn's VotingClassifier(voting=\"soft\"), about three default fits' time",
     "top-image-tweet": "top-image with text_normalization=\"tweet\": links, handles, "
