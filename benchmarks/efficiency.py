@@ -311,7 +311,8 @@ LEVERS = [
      None, None, "adopted as the default: its training steps are the default row's "
      "(float32); predictions move by under 0.03 in probability (tests)"),
     ("bfloat16 autocast, top-image", "top-image, float32", "top-image, precision=\"auto\"",
-     None, None, "adopted: precision=\"auto\""),
+     "top-image-32", "top-image", "adopted: precision=\"auto\" (faster, and on MVSA seed 0 "
+     "its accuracy was not below float32's: 72.4 against 71.6)"),
     ("finetune=\"top-image\" instead of \"full\" (both precision=\"auto\")",
      "full, precision=\"auto\" (the defaults)", "top-image, precision=\"auto\"",
      "default-v3", "top-image-v0", "offered as the fast setting; not the default, since it "
