@@ -390,13 +390,16 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
             dataset = self.pipeline_.train_dataset(texts, images, module, y_int, device,
                                                    columns)
             train_idx, valid_idx = validation_split(y_int, self.validation_fraction, seed)
+            valid = dataset.subset(valid_idx) if len(valid_idx) else None
+            if valid is not None and (order := valid.by_text_length()) is not None:
+                valid = valid.subset(order)  # its batches pad their texts less
             if accelerator is not None:  # own dropout and flip masks in each process
                 torch.manual_seed(seed + accelerator.process_index)
             self.net_ = self._net(
                 module, device, n_train=len(train_idx),
                 criterion_weight=criterion_weight,
                 logit_offsets=logit_offsets(prior, self.logit_adjustment, len(counts)),
-                valid=dataset.subset(valid_idx) if len(valid_idx) else None,
+                valid=valid,
                 checkpoint_dir=self.checkpoint_dir, accelerator=accelerator,
                 callbacks=[("status", status), *named_callbacks(self.callbacks)])
             left = 0 if self.checkpoint_dir is None else resume(

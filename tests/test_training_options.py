@@ -39,11 +39,23 @@ def test_unknown_precision_is_refused(small):
 
 
 def test_micro_batch_size_in_a_fit(small):
+    from skorch.callbacks import Callback
+
+    hold_out = []
+
+    class HoldOut(Callback):  # fit works on a copy of its callbacks: record outside
+        def on_epoch_begin(self, net, dataset_valid=None, **kwargs):
+            hold_out.append(list(dataset_valid.column("text")))
+
     X, y = small
     clf = MultimodalSentimentClassifier(finetune="top", max_epochs=1, batch_size=12,
-                                        micro_batch_size=5, random_state=0).fit(X, y)
+                                        micro_batch_size=5, validation_fraction=0.3,
+                                        callbacks=[HoldOut()], random_state=0).fit(X, y)
     assert clf.predict_proba(X[:3]).shape == (3, 3)
     assert clf.net_.micro_batch_size == 5
+    # The hold-out runs from its shortest text to its longest, so its batches pad less.
+    lengths = [len(text) for text in hold_out[0]]
+    assert len(lengths) == 11 and lengths == sorted(lengths)
     with pytest.raises(ValueError, match="micro_batch_size"):
         MultimodalSentimentClassifier(micro_batch_size=0).fit(X, y)
 
@@ -227,3 +239,4 @@ def test_sample_weight_reaches_the_loss_and_grid_search(small):
     for bad in (np.ones(3), -np.ones(len(y)), np.zeros(len(y))):
         with pytest.raises(ValueError, match="(?i)sample.weight"):
             MultimodalSentimentClassifier(**params).fit(X, y, sample_weight=bad)
+

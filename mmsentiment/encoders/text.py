@@ -219,7 +219,37 @@ class TextEncoder(nn.Module):
         return tokens, out["attention_mask"].bool()
 
 
+TOKEN_COLUMNS = ("input_ids", "attention_mask", "token_type_ids")
+
+
 def tokenize(tokenizer, max_length: int, texts: list[str]) -> dict[str, torch.Tensor]:
     """Tokenize ``texts`` with dynamic padding (to the longest in the list) and truncation."""
     return dict(tokenizer(list(texts), padding=True, truncation=True,
                           max_length=max_length, return_tensors="pt"))
+
+
+def trim_padding(inputs: dict) -> dict:
+    """``inputs`` with the token positions that are padding in every row removed.
+
+    A batch is padded to its longest text; a slice of it (a micro-batch) may be padded
+    further than its own longest text needs. The tokenizer's tensors (``input_ids``,
+    ``attention_mask``, ``token_type_ids``) lose the positions that no row attends to,
+    whichever side the tokenizer pads; the encoder's outputs are unchanged (those
+    positions are masked), only the work on them is saved. Other inputs are passed through,
+    and inputs without ``attention_mask`` come back as given.
+
+    Examples
+    --------
+    >>> x = {"input_ids": torch.tensor([[5, 6, 0, 0], [7, 0, 0, 0]]),
+    ...      "attention_mask": torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]]),
+    ...      "pixels": torch.zeros(2, 3)}
+    >>> trimmed = trim_padding(x)
+    >>> trimmed["input_ids"].tolist(), trimmed["pixels"].shape
+    ([[5, 6], [7, 0]], torch.Size([2, 3]))
+    """
+    mask = inputs.get("attention_mask")
+    if mask is None or mask.ndim != 2 or bool(mask.any(0).all()):
+        return inputs
+    used = mask.any(0)
+    return {name: value[:, used] if name in TOKEN_COLUMNS else value
+            for name, value in inputs.items()}

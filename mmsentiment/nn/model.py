@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..encoders import ImageEncoder, TextEncoder
+from ..encoders.text import TOKEN_COLUMNS
 from .finetune import Finetune, get_finetune
 from .fusion import FUSIONS, FusionHead, masked_mean
 
@@ -147,8 +148,7 @@ class MultimodalNet(nn.Module):
             dim = self.text_encoder.token_dim if self.sequences else self.text_encoder.dim
             vector = self.missing_text if not self.sequences else self.missing_text.new_zeros(dim)
             return vector.expand(n, 1, dim), torch.zeros(n, 1, dtype=torch.bool, device=device)
-        tokens = {k: inputs[k] for k in ("input_ids", "attention_mask", "token_type_ids")
-                  if k in inputs}
+        tokens = {k: inputs[k] for k in TOKEN_COLUMNS if k in inputs}
         if self.sequences:
             return self.text_encoder.tokens(**tokens)
         vector = self.text_encoder(**tokens)

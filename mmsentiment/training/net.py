@@ -7,6 +7,7 @@ import contextlib
 import torch
 from skorch import NeuralNetClassifier
 
+from ..encoders.text import trim_padding
 from ..memory import release_free_memory
 from ..nn.model import AuxiliaryOutput
 from ..precision import Precision
@@ -147,7 +148,7 @@ class SentimentNet(NeuralNetClassifier):
         total = row_weight.sum() if row_weight is not None else n
         out = []
         for start in range(0, n, size):
-            part = {k: v[start:start + size] for k, v in Xi.items()}
+            part = trim_padding({k: v[start:start + size] for k, v in Xi.items()})
             target = yi[start:start + size]
             share = (row_weight[start:start + size].sum() if row_weight is not None
                      else len(target)) / total
@@ -172,9 +173,9 @@ class SentimentNet(NeuralNetClassifier):
             return self._forward_in_precision(x, **fit_params)
         # Validation during fit: no activations are kept, but one forward pass over a whole
         # batch would still hold its largest feature maps at once, above the training peak.
-        return torch.cat([self._forward_in_precision({k: v[start:start + size]
-                                                      for k, v in x.items()}, **fit_params)
-                          for start in range(0, n, size)])
+        return torch.cat([self._forward_in_precision(
+            trim_padding({k: v[start:start + size] for k, v in x.items()}), **fit_params)
+            for start in range(0, n, size)])
 
     def on_train_begin(self, net, **kwargs):
         super().on_train_begin(net, **kwargs)

@@ -41,6 +41,42 @@ def test_micro_batches_give_the_whole_batch_gradient(micro, weight):
         assert torch.allclose(a.grad, b.grad, atol=1e-6)
 
 
+class _Tokens(torch.nn.Module):
+    """Masked mean of token embeddings; records the token width of every call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed, self.fc, self.widths = torch.nn.Embedding(10, 4), torch.nn.Linear(4, 3), []
+
+    def forward(self, input_ids, attention_mask, **columns):
+        self.widths.append(input_ids.shape[1])
+        mask = attention_mask[..., None].float()
+        return self.fc((self.embed(input_ids) * mask).sum(1) / mask.sum(1))
+
+
+def test_micro_batches_drop_the_padding_their_own_texts_do_not_need():
+    # Rows of 1, 5, 2 and 2 tokens, padded to 5: chunks of 2 need widths 5 and 2.
+    mask = torch.tensor([[1, 0, 0, 0, 0], [1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 1, 0, 0, 0]])
+    ids = torch.randint(1, 10, (4, 5), generator=torch.Generator().manual_seed(0)) * mask
+    batch = ({"input_ids": ids, "attention_mask": mask,
+              "text_present": torch.ones(4, dtype=torch.bool)}, torch.tensor([0, 1, 2, 1]))
+    steps = []
+    for size in (None, 2):
+        torch.manual_seed(1)
+        net = SentimentNet(_Tokens, criterion=torch.nn.CrossEntropyLoss, micro_batch_size=size,
+                           classes=[0, 1, 2]).initialize()
+        steps.append((net, net.train_step_single(batch)))
+    (whole, s1), (chunked, s2) = steps
+    assert whole.module_.widths == [5] and chunked.module_.widths == [5, 2]
+    torch.testing.assert_close(s1["loss"], s2["loss"])
+    for a, b in zip(whole.module_.parameters(), chunked.module_.parameters()):
+        torch.testing.assert_close(a.grad, b.grad)
+    with torch.no_grad():  # validation passes of a fit trim their chunks the same way
+        chunked.fitting_ = True
+        torch.testing.assert_close(chunked.infer(batch[0]), whole.infer(batch[0]))
+    assert chunked.module_.widths[-2:] == [5, 2]
+
+
 @pytest.mark.parametrize("micro", [1, 3])
 def test_validation_runs_in_micro_batches_with_the_whole_batch_result(micro):
     from mmsentiment.training import SentimentNet
