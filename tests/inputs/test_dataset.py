@@ -85,3 +85,46 @@ def test_collate_picks_one_lower_variant_per_post():
     torch.manual_seed(1)
     mixed, _ = Collate(encoder.tokenizer, encoder.max_length, flip=True)(ds.batch(range(4)))
     assert set(mixed["image_lower"].flatten(1).mean(1).tolist()) <= {0.0, 1.0}
+
+
+def test_length_groups_cover_every_row_once_per_epoch_and_pad_less():
+    import numpy as np
+
+    from mmsentiment.inputs import LengthGroups
+
+    lengths = np.random.default_rng(0).integers(5, 200, size=500)
+    groups = LengthGroups(seed=3, span=4)
+    first, second = groups.batches(lengths, 16), groups.batches(lengths, 16)
+    for epoch in (first, second):
+        assert sorted(i for batch in epoch for i in batch) == list(range(500))
+        assert len(epoch) == 32 and all(len(batch) <= 16 for batch in epoch)
+    assert first != second  # a new order every epoch
+    assert LengthGroups(seed=3, span=4).batches(lengths, 16) == first  # seeded
+
+    def padded(batches):  # positions computed, padding included
+        return sum(len(batch) * lengths[batch].max() for batch in batches)
+
+    shuffled = np.random.default_rng(1).permutation(500)
+    random_batches = [shuffled[i:i + 16] for i in range(0, 500, 16)]
+    assert padded(first) < 0.75 * padded(random_batches)
+    # Batches are not sorted across the epoch: long and short ones alternate.
+    maxima = [lengths[batch].max() for batch in first]
+    assert maxima != sorted(maxima) and maxima != sorted(maxima, reverse=True)
+
+
+def test_loader_draws_length_groups_only_when_shuffling_texts():
+    from mmsentiment.inputs import LengthGroups
+
+    texts = ["x" * n for n in (1, 40, 2, 39, 3, 38, 4, 37)]
+    ds = PostDataset({"text": texts, "text_present": torch.ones(8, dtype=torch.bool)},
+                     y=list(range(8)))
+    groups = LengthGroups(seed=0, span=4)
+    batches = [y.tolist() for _, y in batch_loader(ds, 2, shuffle=True, length_groups=groups)]
+    # One span of 4 batches holds all posts: each batch pairs neighbours in length.
+    assert sorted(sorted(b) for b in batches) == [[0, 2], [1, 3], [4, 6], [5, 7]]
+    assert groups.epoch == 1
+    plain = [y.tolist() for _, y in batch_loader(ds, 2, length_groups=groups)]
+    assert plain == [[0, 1], [2, 3], [4, 5], [6, 7]] and groups.epoch == 1  # no shuffle
+    pixels = PostDataset({"pixels": torch.zeros(4, 3, 2, 2, dtype=torch.uint8)}, y=[0, 1, 2, 3])
+    assert len(list(batch_loader(pixels, 2, shuffle=True, length_groups=groups))) == 2
+    assert groups.epoch == 1  # no texts: plain shuffled batches
