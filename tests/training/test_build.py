@@ -76,5 +76,28 @@ def test_callback_order_and_what_the_net_is_given():
                      "early_stopping"]
     assert net.micro_batch_size == 4 and net.precision.scales_loss
     assert net.classes == [0, 1, 2] and net.max_epochs == 2
+    assert net.initialize().optimizer_.defaults["fused"] is True  # AdamW's fused kernel
     schedule = dict(net.callbacks)["lr_schedule"].lr_lambda
     assert schedule.total_steps == 4 and schedule.warmup_steps == 0
+
+
+def test_adamw_runs_fused_on_the_cpu_with_the_same_update():
+    from mmsentiment.training.build import fused_optimizer
+
+    assert fused_optimizer("cpu") is True and fused_optimizer("meta") is None
+    torch.manual_seed(0)
+    weights = [torch.randn(5, 3), torch.randn(3)]
+    grads = [torch.randn_like(w) for w in weights]
+    after = []
+    for fused in (None, fused_optimizer("cpu")):
+        params = [torch.nn.Parameter(w.clone()) for w in weights]
+        opt = torch.optim.AdamW([{"params": params[:1], "lr": 1e-2}, {"params": params[1:]}],
+                                lr=1e-3, weight_decay=0.01, fused=fused)
+        for _ in range(3):
+            for p, g in zip(params, grads):
+                p.grad = g.clone()
+            opt.step()
+        after.append([p.detach() for p in params])
+    for plain, fused in zip(*after):
+        assert not torch.equal(plain, weights[0] if plain.ndim == 2 else weights[1])
+        torch.testing.assert_close(plain, fused)
