@@ -17,7 +17,6 @@ from torch import nn
 
 from .explain import ExplainMixin
 from .inputs import (
-    LengthGroups,
     check_sample_weight,
     extract_columns,
     make_pipeline,
@@ -87,12 +86,6 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         batch-norm statistics stay frozen. ``"auto"`` is 4 for ``finetune="full"`` and
         ``None`` otherwise; ``None`` runs whole batches with batch-norm statistics per
         batch, as the original method (docs/performance.md).
-    group_by_length : bool, default=False
-        Draw each training batch from posts of similar text length (`LengthGroups`,
-        Hugging Face's ``group_by_length``), so that batches pad their texts less: the
-        text encoder's training work falls by about half on tweets. Batches stay random
-        draws from across the data set, in a random order; validation and prediction
-        always run in length order, whatever this setting.
     lr : float, default=1e-3
         Learning rate of the fusion head.
     text_encoder_lr : float, default=1e-4
@@ -219,7 +212,7 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
     def __init__(self, text_encoder: str | nn.Module = "all-MiniLM-L6-v2",
                  image_encoder: str | nn.Module = "tf_efficientnet_lite0", fusion: str = "concat",
                  finetune: str = "full", max_epochs: int = 3, batch_size: int = 32,
-                 micro_batch_size: int | str | None = "auto", group_by_length: bool = False,
+                 micro_batch_size: int | str | None = "auto",
                  lr: float = 1e-3, text_encoder_lr: float = 1e-4,
                  image_encoder_lr: float = 1e-4, weight_decay: float = 0.01,
                  layer_decay: float = 1.0, warmup: float = 0.1, lr_schedule: str = "cosine",
@@ -241,7 +234,6 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.micro_batch_size = micro_batch_size
-        self.group_by_length = group_by_length
         self.lr = lr
         self.text_encoder_lr = text_encoder_lr
         self.image_encoder_lr = image_encoder_lr
@@ -408,7 +400,6 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
                 criterion_weight=criterion_weight,
                 logit_offsets=logit_offsets(prior, self.logit_adjustment, len(counts)),
                 valid=valid,
-                length_groups=LengthGroups(seed) if self.group_by_length else None,
                 checkpoint_dir=self.checkpoint_dir, accelerator=accelerator,
                 callbacks=[("status", status), *named_callbacks(self.callbacks)])
             left = 0 if self.checkpoint_dir is None else resume(

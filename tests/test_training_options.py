@@ -240,34 +240,3 @@ def test_sample_weight_reaches_the_loss_and_grid_search(small):
         with pytest.raises(ValueError, match="(?i)sample.weight"):
             MultimodalSentimentClassifier(**params).fit(X, y, sample_weight=bad)
 
-
-def test_group_by_length_pads_training_batches_less(small):
-    from skorch.callbacks import Callback
-
-    X, y = small
-    X = X.copy()  # every other post six times as long: random batches mostly pad to a long one
-    X.loc[::2, "text"] = [" ".join([text] * 6) for text in X["text"][::2]]
-    padded = {}
-
-    class Positions(Callback):  # token positions a training batch computes, padding included
-        def on_batch_begin(self, net, batch=None, training=False, **kwargs):
-            if training:
-                padded[net.group] = padded.get(net.group, 0) + batch[0]["input_ids"].numel()
-
-    for group in (False, True):
-        clf = MultimodalSentimentClassifier(finetune="top-image", max_epochs=2, batch_size=4,
-                                            group_by_length=group, callbacks=[Positions()],
-                                            random_state=0)
-        build = clf._net
-
-        def tagged(*args, group=group, build=build, **kwargs):
-            net = build(*args, **kwargs)
-            net.group = group
-            return net
-
-        clf._net = tagged
-        clf.fit(X, y)
-        assert clf.predict_proba(X[:2]).shape == (2, 3)
-    assert padded[True] < 0.8 * padded[False], padded
-    with pytest.raises(ValueError, match="group_by_length must be True or False"):
-        MultimodalSentimentClassifier(group_by_length="yes").fit(X, y)

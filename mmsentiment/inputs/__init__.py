@@ -12,7 +12,7 @@ from .columns import (
     label_indices,
     training_columns,
 )
-from .dataset import Collate, LengthGroups, PostDataset, batch_loader
+from .dataset import Collate, PostDataset, batch_loader
 from .images import IMAGE_POLICIES, handle_image_failures, load_image, load_images
 from .pipelines import (
     LowerActivations,
@@ -25,7 +25,6 @@ from .pipelines import (
 __all__ = [
     "IMAGE_POLICIES",
     "Collate",
-    "LengthGroups",
     "LowerActivations",
     "PooledFeatures",
     "PostDataset",

@@ -116,16 +116,11 @@ class PostDataset(torch.utils.data.Dataset):
         >>> ds.by_text_length().tolist()
         [1, 2, 0]
         """
-        lengths = self.text_lengths()
-        return None if lengths is None else np.argsort(lengths, kind="stable")
-
-    def text_lengths(self) -> np.ndarray | None:
-        """The length in characters of each row's text, or ``None`` for a dataset without
-        texts (cached features)."""
         texts = self.column("text")
         if texts is None:
             return None
-        return np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        return np.argsort(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)),
+                          kind="stable")
 
     def batch(self, index) -> tuple[dict, torch.Tensor]:
         """The inputs and labels of the rows at positions ``index``, gathered at once."""
@@ -151,66 +146,8 @@ class _Gather:
         return self.collate_fn(batch) if self.collate_fn is not None else batch
 
 
-class LengthGroups:
-    """Training batches of texts of similar length, in a new random order every epoch.
-
-    Each epoch shuffles the rows, cuts the shuffled order into spans of ``span`` batches,
-    sorts each span by text length, cuts it into batches and shuffles the order of all
-    batches. A batch then pads its texts to a length close to each of its own, instead of
-    to the longest of a random draw (on MVSA train, MiniLM sees about 1.1 tokens per real
-    token instead of 2.1 with batches of 32); each batch still mixes posts from across the
-    data set, since a span holds ``span * batch_size`` random posts. This is Hugging Face
-    Trainer's ``group_by_length`` with the batch order shuffled as well.
-
-    The object keeps its own seed and counts the epochs it has drawn, so that every
-    process of a data-parallel fit draws the same batches whatever its global random state.
-
-    Parameters
-    ----------
-    seed : int
-        Seed of the first epoch's order (epoch ``k`` uses ``seed + k``).
-    span : int, default=16
-        Batches per sorted span.
-
-    Examples
-    --------
-    >>> groups = LengthGroups(seed=0, span=2)
-    >>> batches = list(groups.batches(np.array([1, 9, 2, 8, 3, 7, 4, 6]), batch_size=2))
-    >>> sorted(i for batch in batches for i in batch)
-    [0, 1, 2, 3, 4, 5, 6, 7]
-    >>> len(batches), groups.epoch
-    (4, 1)
-    """
-
-    def __init__(self, seed: int, span: int = 16) -> None:
-        self.seed, self.span, self.epoch = int(seed), int(span), 0
-
-    def batches(self, lengths: np.ndarray, batch_size: int) -> _BatchList:
-        """This epoch's batches (row positions) for rows of these text ``lengths``."""
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        self.epoch += 1
-        order = torch.randperm(len(lengths), generator=generator).numpy()
-        step = self.span * batch_size
-        batches = []
-        for start in range(0, len(order), step):
-            span = order[start:start + step]
-            span = span[np.argsort(lengths[span], kind="stable")]
-            batches += [span[i:i + batch_size].tolist() for i in range(0, len(span), batch_size)]
-        shuffled = torch.randperm(len(batches), generator=generator).tolist()
-        return _BatchList([batches[i] for i in shuffled], batch_size)
-
-
-class _BatchList(list):
-    """A fixed list of batches, usable as a ``DataLoader``'s batch sampler (accelerate
-    reads a batch sampler's ``batch_size`` and ``drop_last``)."""
-
-    def __init__(self, batches: list[list[int]], batch_size: int) -> None:
-        super().__init__(batches)
-        self.batch_size, self.drop_last = batch_size, False
-
-
 def batch_loader(dataset: PostDataset, batch_size: int, shuffle: bool = False,
-                 collate_fn=None, length_groups: LengthGroups | None = None) -> DataLoader:
+                 collate_fn=None) -> DataLoader:
     """A skorch iterator over a `PostDataset` that gathers whole batches at once.
 
     It is a plain ``torch.utils.data.DataLoader`` over the row positions (``range(n)``):
@@ -229,9 +166,6 @@ def batch_loader(dataset: PostDataset, batch_size: int, shuffle: bool = False,
         Draw a new order every epoch (seeded from torch's global generator).
     collate_fn : callable, optional
         Turns ``(inputs, y)`` of a batch into model input (`Collate`).
-    length_groups : LengthGroups, optional
-        With ``shuffle``, draw batches of texts of similar length from it instead
-        (ignored for datasets without texts).
 
     Returns
     -------
@@ -243,13 +177,8 @@ def batch_loader(dataset: PostDataset, batch_size: int, shuffle: bool = False,
     >>> [len(y) for _, y in batch_loader(ds, 2)]
     [2, 1]
     """
-    gather = _Gather(dataset, collate_fn)
-    lengths = dataset.text_lengths() if shuffle and length_groups is not None else None
-    if lengths is not None:
-        return DataLoader(range(len(dataset)), collate_fn=gather,
-                          batch_sampler=length_groups.batches(lengths, batch_size))
     return DataLoader(range(len(dataset)), batch_size=batch_size, shuffle=shuffle,
-                      collate_fn=gather)
+                      collate_fn=_Gather(dataset, collate_fn))
 
 
 class Collate:

@@ -15,7 +15,7 @@ from skorch.callbacks import Callback, EarlyStopping
 from skorch.helper import predefined_split
 from torch import nn
 
-from ..inputs.dataset import Collate, LengthGroups, PostDataset, batch_loader
+from ..inputs.dataset import Collate, PostDataset, batch_loader
 from ..nn import MultimodalNet, layer_decay_groups
 from ..precision import Precision
 from .callbacks import EpochProgress, PredictedClasses
@@ -151,8 +151,7 @@ def build_net(module: MultimodalNet, *, n_classes: int, device: str, batch_size:
               label_smoothing: float = 0.0, auxiliary_weight: float = 0.0,
               valid: PostDataset | None = None, patience: int = 2,
               checkpoint_dir=None, callbacks: list[tuple[str, Callback]] | None = None,
-              verbose: int = 0, accelerator=None, logit_offsets=None,
-              length_groups: LengthGroups | None = None) -> SentimentNet:
+              verbose: int = 0, accelerator=None, logit_offsets=None) -> SentimentNet:
     """The skorch net that trains (or, with the defaults, only predicts with) ``module``.
 
     AdamW over the parameter groups of `mmsentiment.nn.layer_decay_groups`, a warm-up
@@ -200,9 +199,6 @@ def build_net(module: MultimodalNet, *, n_classes: int, device: str, batch_size:
     logit_offsets : array-like of shape (n_classes,), optional
         What prediction subtracts from the logits (the classifier's ``logit_adjustment``),
         so that `PredictedClasses` counts the classes prediction will give.
-    length_groups : LengthGroups, optional
-        Draw training batches of texts of similar length (the classifier's
-        ``group_by_length``); shuffled batches of any lengths where ``None``.
 
     Returns
     -------
@@ -254,7 +250,6 @@ def build_net(module: MultimodalNet, *, n_classes: int, device: str, batch_size:
         iterator_train=batch_loader,
         iterator_train__shuffle=True,
         iterator_train__collate_fn=Collate(tokenizer, max_length, flip=True),
-        iterator_train__length_groups=length_groups,
         iterator_valid=batch_loader,
         iterator_valid__collate_fn=Collate(tokenizer, max_length),
         train_split=predefined_split(valid) if valid is not None else None,
