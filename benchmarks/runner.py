@@ -18,6 +18,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -197,6 +198,20 @@ def earlier_seconds(checkpoint_dir: Path) -> float:
     return float(sum(epoch.get("dur", 0.0) for epoch in json.loads(history.read_text())))
 
 
+def mirrored(X, folder: Path):
+    """``X`` with each image replaced by its mirror image (upright as EXIF says, mirrored
+    left to right, saved as PNG in ``folder``)."""
+    from PIL import Image, ImageOps
+
+    paths = []
+    for i, path in enumerate(X["image_path"]):
+        with Image.open(path) as img:
+            flipped = ImageOps.mirror(ImageOps.exif_transpose(img).convert("RGB"))
+        paths.append(str(folder / f"{i}.png"))
+        flipped.save(paths[-1])
+    return X.assign(image_path=paths)
+
+
 def run_one(name: str, seed: int, root: Path, fraction: float = 1.0,
             checkpoints: Path | None = None) -> dict:
     """Fit one configuration on a share of train and measure it on dev.
@@ -279,6 +294,10 @@ def run_one(name: str, seed: int, root: Path, fraction: float = 1.0,
         result["params"] = {k: v for k, v in model.get_params().items()
                             if isinstance(v, (int, float, str, dict))}
     if drop is None:
+        # Test-time flip, measured without refitting: the dev posts with mirrored images.
+        with tempfile.TemporaryDirectory(prefix="mvsa-mirrored-") as folder:
+            flipped = model.predict_proba(mirrored(X_dev, Path(folder)))
+        result["dev_proba_flipped_permille"] = np.rint(1000 * flipped).astype(int).tolist()
         # Missing modalities: the same model with every dev image removed, then every text.
         result["dev_accuracy_no_images"] = accuracy_score(
             y, model.predict(X_dev.assign(image_path=None)))
