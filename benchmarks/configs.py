@@ -216,6 +216,11 @@ ABLATIONS = [
      "(micro-batches of 8)", "top-image-v0", "top2-image-mb8",
      "not adopted: seed 0 scored 73.6 against 73.1 for top-image's seed 0 without the "
      "adjustment (within seed noise) in 10.1 minutes against 6.2, peak 2.8 GB"),
+    ("training batches of similar text length in top-image (group_by_length at 9dbfbcf)",
+     "top-image", "top-image-grouped",
+     "removed again: no faster on this CPU (an epoch of 640 posts 18.24 s against 18.25 s, "
+     "docs/performance.md), and seed 0 scored 71.1 / 70.0 / 58.5 against 72.4 / 71.8 / "
+     "61.9 for top-image's seed 0 at 22cbe54; seeds 1 and 2 were not run"),
     ("float32 training steps in top-image instead of bfloat16 autocast", "top-image",
      "top-image-32",
      "not adopted: seed 0 scored 71.6 / 71.1 / 63.1 against 72.4 / 71.8 / 61.9 for the "

@@ -33,7 +33,9 @@ class SentimentNet(NeuralNetClassifier):
     activations kept for backward are those of one chunk. Layers that look across the
     batch (batch norm in training mode) would break that; the module freezes their
     statistics when micro-batches are used. Dropout draws its masks chunk by chunk, so a
-    chunked fit is the same in expectation, not bit for bit. Validation during fit runs in
+    chunked fit is the same in expectation, not bit for bit. Each chunk drops the token
+    positions that none of its own texts needs (`trim_padding`): the batch is padded to
+    its longest text, a chunk of 4 rarely holds it. Validation during fit runs in
     chunks of the same size (the outputs equal the whole batch's up to float rounding),
     prediction in whole batches, and each epoch ends by handing freed heap memory back to
     the system.
