@@ -56,8 +56,9 @@ CONFIGS: dict[str, dict] = {
 }
 DESCRIPTIONS = {
     "default-rerun": "the defaults again, after the padding and fused-optimizer levers "
-                     "(same arithmetic up to float rounding), to time a whole fit; the "
-                     "default row's seeds ran before them",
+                     "(the same training in expectation: dropout now draws its masks on "
+                     "the trimmed chunks), to time a whole fit; the default row's seeds "
+                     "ran before them",
     # Run at 9dbfbcf, whose group_by_length was removed again (no faster here: see
     # docs/performance.md), so the configuration is gone and its row stays.
     "top-image-grouped": "top-image with training batches of similar text length "
