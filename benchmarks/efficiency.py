@@ -452,7 +452,7 @@ def target_lines(rows: dict, base: dict, mvsa: Path) -> list[str]:
         "to 5.4 minutes at the same accuracy (three seeds), and three of them as one "
         "soft-voting ensemble scored 75.1 % / 74.9 % in 15 minutes: above the accuracy "
         "target's weighted F1, 0.2 points under its accuracy, at 1.5 times the time "
-        "target, peak 3.8 GB per fit. So the fit target stays open.",
+        "target, peak 3.7 GB per fit. So the fit target stays open.",
         "- Both predict with the same network shape; their throughputs differ by the "
         "machine's load between the two runs more than by anything in the models.",
         "",

@@ -154,6 +154,25 @@ def test_checkpoint_resumes_an_interrupted_fit(demo, tmp_path):
     assert len(other.history_) == 6 and other.history_[0, "epoch"] == 1
 
 
+def test_a_checkpoint_from_before_the_fused_optimizer_resumes_in_float16(demo, tmp_path,
+                                                                          monkeypatch):
+    import mmsentiment.training.build as build
+
+    X, y = demo
+    params = {"finetune": "frozen", "max_epochs": 4, "batch_size": 16, "random_state": 0,
+              "patience": 100, "precision": "fp16", "checkpoint_dir": tmp_path / "ckpt"}
+    with monkeypatch.context() as patch:  # as AdamW ran before: its element-wise loop
+        patch.setattr(build, "fused_optimizer", lambda device: None)
+        clf = fit_with_interrupt(MultimodalSentimentClassifier(**params), X, y, epoch=3,
+                                 batch=2)
+    assert clf.interrupted_ and clf.net_.optimizer_.defaults["fused"] is None
+    # The loss scaler of a float16 fit leaves unscaling to a fused optimizer: the loaded
+    # parameter groups must not switch it back to the loop.
+    resumed = MultimodalSentimentClassifier(**params).fit(X, y)
+    assert resumed.history_[:, "epoch"] == [1, 2, 3, 4]
+    assert all(group["fused"] for group in resumed.net_.optimizer_.param_groups)
+
+
 def test_pickle_routes_the_net_through_torch_save(frozen):
     # torch.save/torch.load(map_location=...) can move every tensor of the net (module,
     # optimizer, callbacks) onto the CPU when a GPU-trained model is unpickled without a GPU.

@@ -239,4 +239,3 @@ def test_sample_weight_reaches_the_loss_and_grid_search(small):
     for bad in (np.ones(3), -np.ones(len(y)), np.zeros(len(y))):
         with pytest.raises(ValueError, match="(?i)sample.weight"):
             MultimodalSentimentClassifier(**params).fit(X, y, sample_weight=bad)
-

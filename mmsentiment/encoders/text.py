@@ -229,14 +229,15 @@ def tokenize(tokenizer, max_length: int, texts: list[str]) -> dict[str, torch.Te
 
 
 def trim_padding(inputs: dict) -> dict:
-    """``inputs`` with the token positions that are padding in every row removed.
+    """``inputs`` without the trailing token positions that are padding in every row.
 
     A batch is padded to its longest text; a slice of it (a micro-batch) may be padded
     further than its own longest text needs. The tokenizer's tensors (``input_ids``,
-    ``attention_mask``, ``token_type_ids``) lose the positions that no row attends to,
-    whichever side the tokenizer pads; the encoder's outputs are unchanged (those
-    positions are masked), only the work on them is saved. Other inputs are passed through,
-    and inputs without ``attention_mask`` come back as given.
+    ``attention_mask``, ``token_type_ids``) lose the trailing positions that no row attends
+    to; the encoder's outputs are unchanged (those positions are masked and come after
+    every real token), only the work on them is saved. Padding on the left is left alone,
+    since removing it would move the real tokens' positions. Other inputs are passed
+    through, and inputs without ``attention_mask`` come back as given.
 
     Examples
     --------
@@ -246,10 +247,16 @@ def trim_padding(inputs: dict) -> dict:
     >>> trimmed = trim_padding(x)
     >>> trimmed["input_ids"].tolist(), trimmed["pixels"].shape
     ([[5, 6], [7, 0]], torch.Size([2, 3]))
+    >>> left = {"input_ids": torch.tensor([[0, 5]]), "attention_mask": torch.tensor([[0, 1]])}
+    >>> trim_padding(left)["input_ids"].tolist()
+    [[0, 5]]
     """
     mask = inputs.get("attention_mask")
-    if mask is None or mask.ndim != 2 or bool(mask.any(0).all()):
+    if mask is None or mask.ndim != 2:
         return inputs
     used = mask.any(0)
-    return {name: value[:, used] if name in TOKEN_COLUMNS else value
+    width = int(used.sum())
+    if width == mask.shape[1] or not bool(used[:width].all()):  # nothing to cut, or left
+        return inputs
+    return {name: value[:, :width] if name in TOKEN_COLUMNS else value
             for name, value in inputs.items()}

@@ -196,6 +196,12 @@ def _load(net, folder: Path) -> int:
         net.initialize_history()
         _move_aside(folder, f"{type(exc).__name__}: {exc}")
         return 0
+    # The saved parameter groups carry the kernel choice of the fit that wrote them (not
+    # fused, before AdamW ran fused here); keep this optimizer's, which the loss scaler
+    # of float16 fits was set up for.
+    optimizer = getattr(net.optimizer_, "optimizer", net.optimizer_)  # accelerate wraps it
+    for group in optimizer.param_groups:
+        group["fused"] = optimizer.defaults.get("fused")
     return len(net.history)
 
 

@@ -55,7 +55,7 @@ class Order(Callback):
         self.seen = seen
 
 
-def test_callback_order_and_what_the_net_is_given():
+def test_callback_order_and_what_the_net_is_given(tmp_path):
     from mmsentiment.encoders import ImageEncoder, TextEncoder
     from mmsentiment.inputs import PostDataset
     from mmsentiment.nn import ConcatFusion, MultimodalNet
@@ -69,7 +69,7 @@ def test_callback_order_and_what_the_net_is_given():
     valid = PostDataset({"text": ["a"], "text_present": torch.ones(1, dtype=torch.bool)})
     net = build_net(module, n_classes=3, device="cpu", precision=Precision("fp16"),
                     micro_batch_size=4, max_epochs=2, n_train=64, valid=valid,
-                    callbacks=[("mine", Order([]))], checkpoint_dir="unused", verbose=1,
+                    callbacks=[("mine", Order([]))], checkpoint_dir=tmp_path, verbose=1,
                     criterion_weight=torch.tensor([1.0, 2.0, 1.0]))
     names = [name for name, _ in net.callbacks]
     assert names == ["lr_schedule", "predicted_classes", "mine", "progress", "checkpoint",
