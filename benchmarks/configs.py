@@ -6,6 +6,7 @@ Used by ``runner.py`` (fits), ``report.py`` (docs/benchmarks.md) and ``screen.py
 
 from __future__ import annotations
 
+from mmsentiment import WeightAveraging
 from mmsentiment.nn.finetune import Finetune
 
 # The text encoder's learning rate before the defaults raised it to 1e-4: configurations
@@ -53,8 +54,14 @@ CONFIGS: dict[str, dict] = {
     "default-rerun": {},
     "best": {"ensemble": 3},
     "imbalanced-frozen-logistic": {"pipeline": "logistic", "shares": IMBALANCED},
+    "top-image-ema": {"finetune": "top-image",
+                      "callbacks": [("weight_averaging", WeightAveraging(0.99))]},
 }
 DESCRIPTIONS = {
+    "top-image-ema": "top-image with an exponential moving average of the trained weights "
+                     "(WeightAveraging(0.99): the mean of the steps so far, then about the "
+                     "last 100 steps, one epoch of MVSA train), validated and kept in their "
+                     "place; logit_adjustment=0.5",
     "default-rerun": "the defaults again, after the padding and fused-optimizer levers "
                      "(the same training in expectation: dropout now draws its masks on "
                      "the trimmed chunks), to time a whole fit; the default row's seeds "

@@ -12,6 +12,7 @@ from .encoders import EncoderUnavailableError
 from .explain import plot_modality_contributions
 from .inputs.tweets import normalize_tweet
 from .plots import plot_confusion_matrix, plot_learning_curve, plot_training_curves
+from .training.callbacks import WeightAveraging
 from .validation import ValidationReport, validate
 from .version import __version__
 
@@ -29,5 +30,6 @@ __all__ = [
     "normalize_tweet",
     "validate",
     "ValidationReport",
+    "WeightAveraging",
     "__version__",
 ]

@@ -7,6 +7,7 @@ from .callbacks import (
     EpochProgress,
     PredictedClasses,
     TrainingStatus,
+    WeightAveraging,
     collapse_message,
 )
 from .checkpoint import fit_fingerprint, mark_finished, resume
@@ -32,6 +33,7 @@ __all__ = [
     "TrainingStatus",
     "WarmupCosine",
     "WarmupExponential",
+    "WeightAveraging",
     "accelerated_net_class",
     "build_net",
     "class_weights",
