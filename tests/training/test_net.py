@@ -161,3 +161,48 @@ def test_micro_batches_keep_the_sample_weighted_gradient(micro):
         grads.append([p.grad.clone() for p in net.module_.parameters()])
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+class _Dropped(torch.nn.Module):
+    """A linear layer behind dropout; records every output."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        self.fc, self.drop, self.outputs = torch.nn.Linear(4, 3), torch.nn.Dropout(p), []
+
+    def forward(self, x, **columns):
+        out = self.fc(self.drop(x))
+        self.outputs.append(out.detach())
+        return out
+
+
+def test_consistency_weight_adds_the_symmetric_kl_between_two_dropout_draws():
+    torch.manual_seed(0)
+    batch = ({"x": torch.randn(7, 4)}, torch.tensor([0, 1, 2, 0, 1, 2, 2]))
+    net = SentimentNet(_Dropped, criterion=torch.nn.CrossEntropyLoss, consistency_weight=2.0,
+                       classes=[0, 1, 2]).initialize()
+    step = net.train_step_single(batch)
+    out = net.module_.outputs[-1]
+    assert out.shape == (14, 3)  # both copies in one forward pass
+    first, second = out[:7], out[7:]
+    assert not torch.allclose(first, second)  # each copy has its own dropout masks
+    p, q = first.log_softmax(-1), second.log_softmax(-1)
+    kl = ((p.exp() * (p - q)).sum(-1).mean() + (q.exp() * (q - p)).sum(-1).mean()) / 2
+    ce = torch.nn.functional.cross_entropy(out, torch.cat([batch[1], batch[1]]))
+    assert step["loss"].item() == pytest.approx((ce + 2.0 * kl).item(), rel=1e-5)
+    assert torch.equal(step["y_pred"], first)
+
+
+def test_consistency_weight_without_dropout_is_the_plain_loss_and_gradient():
+    torch.manual_seed(0)
+    batch = ({"x": torch.randn(7, 4)}, torch.tensor([0, 1, 2, 0, 1, 2, 2]))
+    steps, grads = [], []
+    for weight in (0.0, 1.0):
+        torch.manual_seed(1)
+        net = SentimentNet(_Dropped, module__p=0.0, criterion=torch.nn.CrossEntropyLoss,
+                           consistency_weight=weight, classes=[0, 1, 2]).initialize()
+        steps.append(net.train_step_single(batch)["loss"])
+        grads.append([p.grad.clone() for p in net.module_.parameters()])
+    assert steps[1].item() == pytest.approx(steps[0].item(), rel=1e-6)
+    for plain, doubled in zip(*grads):
+        assert torch.allclose(plain, doubled, atol=1e-6)
