@@ -57,8 +57,13 @@ CONFIGS: dict[str, dict] = {
     "top-image-ema": {"finetune": "top-image",
                       "callbacks": [("weight_averaging", WeightAveraging(0.99))]},
     "top-image-rdrop": {"finetune": "top-image", "consistency_weight": 1.0},
+    "top-image-attn": {"finetune": "top-image", "fusion": "attention"},
 }
 DESCRIPTIONS = {
+    "top-image-attn": "top-image with the attention fusion head (fusion=\"attention\": one "
+                      "transformer layer over MiniLM's token vectors and the 7 x 7 cells "
+                      "of the image's last feature map) instead of concat; "
+                      "logit_adjustment=0.5",
     "top-image-rdrop": "top-image with R-Drop (consistency_weight=1.0: each batch twice in "
                        "one forward pass, the symmetric KL divergence between the two "
                        "predictions added to the loss); logit_adjustment=0.5",
