@@ -56,7 +56,6 @@ CONFIGS: dict[str, dict] = {
     "imbalanced-frozen-logistic": {"pipeline": "logistic", "shares": IMBALANCED},
     "top-image-ema": {"finetune": "top-image",
                       "callbacks": [("weight_averaging", WeightAveraging(0.99))]},
-    "top-image-rdrop": {"finetune": "top-image", "consistency_weight": 1.0},
     "top-image-attn": {"finetune": "top-image", "fusion": "attention"},
 }
 DESCRIPTIONS = {
@@ -64,9 +63,10 @@ DESCRIPTIONS = {
                       "transformer layer over MiniLM's token vectors and the 7 x 7 cells "
                       "of the image's last feature map) instead of concat; "
                       "logit_adjustment=0.5",
-    "top-image-rdrop": "top-image with R-Drop (consistency_weight=1.0: each batch twice in "
-                       "one forward pass, the symmetric KL divergence between the two "
-                       "predictions added to the loss); logit_adjustment=0.5",
+    "top-image-rdrop": "top-image with R-Drop (consistency_weight=1.0 at ef662b5, since "
+                       "removed: each batch twice in one forward pass, the symmetric KL "
+                       "divergence between the two predictions added to the loss); "
+                       "logit_adjustment=0.5",
     "top-image-ema": "top-image with an exponential moving average of the trained weights "
                      "(WeightAveraging(0.99): the mean of the steps so far, then about the "
                      "last 100 steps, one epoch of MVSA train), validated and kept in their "

@@ -117,12 +117,6 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
     label_smoothing : float, default=0.0
         Label smoothing of the cross-entropy loss (``torch.nn.CrossEntropyLoss``), in
         [0, 1).
-    consistency_weight : float, default=0.0
-        R-Drop (Liang et al., NeurIPS 2021): where above 0, each training batch runs
-        twice in one forward pass, with its own dropout masks each time, and the loss adds
-        this weight times the symmetric KL divergence between the two predictions; a
-        training step costs about twice as much. Measured on MVSA-Single in
-        docs/benchmarks.md.
     auxiliary_weight : float, default=0.5
         Weight in the loss of each auxiliary head's cross-entropy, when `fit` is given
         per-modality labels (``text_labels``, ``image_labels``); the heads are dropped
@@ -223,7 +217,7 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
                  image_encoder_lr: float = 1e-4, weight_decay: float = 0.01,
                  layer_decay: float = 1.0, warmup: float = 0.1, lr_schedule: str = "cosine",
                  class_weight=None, logit_adjustment: float = 0.5,
-                 label_smoothing: float = 0.0, consistency_weight: float = 0.0,
+                 label_smoothing: float = 0.0,
                  auxiliary_weight: float = 0.5,
                  validation_fraction: float | None = 0.1, patience: int = 2,
                  modality_dropout: float = 0.1, on_bad_image: str = "raise",
@@ -250,7 +244,6 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         self.class_weight = class_weight
         self.logit_adjustment = logit_adjustment
         self.label_smoothing = label_smoothing
-        self.consistency_weight = consistency_weight
         self.auxiliary_weight = auxiliary_weight
         self.validation_fraction = validation_fraction
         self.patience = patience
@@ -332,8 +325,7 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
             image_encoder_lr=self.image_encoder_lr, weight_decay=self.weight_decay,
             layer_decay=self.layer_decay, warmup=self.warmup, lr_schedule=self.lr_schedule,
             label_smoothing=self.label_smoothing, auxiliary_weight=self.auxiliary_weight,
-            consistency_weight=self.consistency_weight, patience=self.patience,
-            verbose=self.verbose, **run)
+            patience=self.patience, verbose=self.verbose, **run)
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, sample_weight=None, text_labels=None,

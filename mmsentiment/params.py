@@ -87,8 +87,7 @@ def check_params(est) -> None:
                                ("modality_dropout", lambda v: 0 <= v <= 0.5, "[0, 0.5]")):
         if not ok(getattr(est, name)):
             raise ValueError(f"{name} must be in {interval}, got {getattr(est, name)!r}")
-    for name in ("lr", "text_encoder_lr", "image_encoder_lr", "weight_decay", "logit_adjustment",
-                 "consistency_weight"):
+    for name in ("lr", "text_encoder_lr", "image_encoder_lr", "weight_decay", "logit_adjustment"):
         value = getattr(est, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or \
                 not 0 <= value < float("inf"):

@@ -109,16 +109,6 @@ def test_label_smoothing_reaches_the_loss(small):
             MultimodalSentimentClassifier(label_smoothing=bad).fit(X, y)
 
 
-def test_consistency_weight_reaches_the_net(small):
-    X, y = small
-    clf = MultimodalSentimentClassifier(finetune="frozen", max_epochs=1, consistency_weight=0.5,
-                                        cache_dir=None, random_state=0).fit(X, y)
-    assert clf.net_.consistency_weight == 0.5
-    for bad in (-0.1, float("nan"), True):
-        with pytest.raises(ValueError, match="consistency_weight must be a finite number"):
-            MultimodalSentimentClassifier(consistency_weight=bad).fit(X, y)
-
-
 def test_layer_decay_gives_each_depth_its_rate(small):
     X, y = small
     lr = {"text_encoder_lr": 1e-4, "image_encoder_lr": 2e-4}

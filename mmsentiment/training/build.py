@@ -152,7 +152,7 @@ def build_net(module: MultimodalNet, *, n_classes: int, device: str, batch_size:
               weight_decay: float = 0.01, layer_decay: float = 1.0, warmup: float = 0.1,
               lr_schedule: str = "cosine", criterion_weight: torch.Tensor | None = None,
               label_smoothing: float = 0.0, auxiliary_weight: float = 0.0,
-              consistency_weight: float = 0.0, valid: PostDataset | None = None, patience: int = 2,
+              valid: PostDataset | None = None, patience: int = 2,
               checkpoint_dir=None, callbacks: list[tuple[str, Callback]] | None = None,
               verbose: int = 0, accelerator=None, logit_offsets=None) -> SentimentNet:
     """The skorch net that trains (or, with the defaults, only predicts with) ``module``.
@@ -189,8 +189,8 @@ def build_net(module: MultimodalNet, *, n_classes: int, device: str, batch_size:
         The schedule (`make_schedule`).
     criterion_weight : Tensor, optional
         Class weights of the loss.
-    label_smoothing, auxiliary_weight, consistency_weight : float
-        Loss settings (``consistency_weight``: R-Drop, `SentimentNet`).
+    label_smoothing, auxiliary_weight : float
+        Loss settings.
     valid : PostDataset, optional
         Validation rows: early stopping on their loss, best weights restored.
     checkpoint_dir : str or Path, optional
@@ -238,7 +238,6 @@ def build_net(module: MultimodalNet, *, n_classes: int, device: str, batch_size:
         train_precision=train_precision,
         micro_batch_size=micro_batch_size,
         auxiliary_weight=auxiliary_weight,
-        consistency_weight=consistency_weight,
         criterion=nn.CrossEntropyLoss,
         criterion__weight=criterion_weight,
         criterion__label_smoothing=label_smoothing,

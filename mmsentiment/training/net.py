@@ -53,11 +53,6 @@ class SentimentNet(NeuralNetClassifier):
         Posts per forward/backward chunk; ``None`` runs whole batches.
     auxiliary_weight : float, default=0.0
         Weight of each auxiliary cross-entropy in the training loss.
-    consistency_weight : float, default=0.0
-        R-Drop (Liang et al., *R-Drop: Regularized Dropout for Neural Networks*, NeurIPS
-        2021): where above 0, each training chunk runs twice in one forward pass and the
-        loss adds this weight times the symmetric KL divergence between the two copies'
-        predictions (a training step costs about twice as much).
     **kwargs
         Passed to ``NeuralNetClassifier``.
     """
@@ -65,9 +60,8 @@ class SentimentNet(NeuralNetClassifier):
     def __init__(self, *args, precision: Precision | None = None,
                  train_precision: Precision | None = None,
                  micro_batch_size: int | None = None, auxiliary_weight: float = 0.0,
-                 consistency_weight: float = 0.0, **kwargs) -> None:
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.consistency_weight = consistency_weight
         self.precision = precision
         self.train_precision = train_precision
         self.micro_batch_size = micro_batch_size
@@ -203,31 +197,13 @@ class SentimentNet(NeuralNetClassifier):
         chunks = self._chunks(batch)
         for k, (Xi, yi, share) in enumerate(chunks):
             with self._chunk_context(last=k == len(chunks) - 1):
-                if self.consistency_weight:
-                    logits, loss = self._consistency_loss(Xi, yi, **fit_params)
-                else:
-                    y_pred = self.infer(Xi, **fit_params)
-                    loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-                    logits = y_pred.logits if isinstance(y_pred, AuxiliaryOutput) else y_pred
+                y_pred = self.infer(Xi, **fit_params)
+                loss = self.get_loss(y_pred, yi, X=Xi, training=True)
                 self.scaler_.scale(loss * share).backward()
             losses.append(loss.detach() * share)
+            logits = y_pred.logits if isinstance(y_pred, AuxiliaryOutput) else y_pred
             preds.append(logits.detach())
         return {"loss": torch.stack(losses).sum(), "y_pred": torch.cat(preds)}
-
-    def _consistency_loss(self, Xi, yi, **fit_params):
-        """R-Drop: the rows twice in one forward pass (each copy draws its own dropout
-        masks), the mean loss of both copies plus ``consistency_weight`` times the mean
-        symmetric KL divergence between the two copies' class distributions."""
-        n = len(yi)
-        twice = {k: torch.cat([v, v]) for k, v in Xi.items()}
-        y_pred = self.infer(twice, **fit_params)
-        loss = self.get_loss(y_pred, torch.cat([yi, yi]), X=twice, training=True)
-        logits = y_pred.logits if isinstance(y_pred, AuxiliaryOutput) else y_pred
-        first, second = logits[:n].log_softmax(-1), logits[n:].log_softmax(-1)
-        kl = torch.nn.functional.kl_div
-        divergence = 0.5 * (kl(first, second, log_target=True, reduction="batchmean")
-                            + kl(second, first, log_target=True, reduction="batchmean"))
-        return logits[:n], loss + self.consistency_weight * divergence
 
     def _step_optimizer(self, step_fn):
         if not self._precision(training=True).scales_loss:
