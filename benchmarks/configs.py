@@ -262,6 +262,12 @@ ABLATIONS = [
      "scored 72.7, 72.4, 75.3 against 72.4, 72.2, 73.3, but without the adjustment the "
      "mean accuracy fell 0.1 (74.5 against 74.6): no gain beyond seed noise; fits took "
      "5.9-6.1 minutes (seeds 0 and 1 beside short test runs) against 4.9-5.4"),
+    ("R-Drop in top-image (consistency_weight=1.0 at ef662b5: the symmetric KL divergence "
+     "between two dropout draws of each batch added to the loss)", "top-image",
+     "top-image-rdrop",
+     "removed again: at the default adjustment seeds 0 and 1 scored 71.6 and 73.1 against "
+     "72.4 and 72.2 (72.0 and 75.3 against 73.3 and 74.9 without the adjustment), at 1.8x "
+     "the fit time (9.4-9.6 minutes against 4.9-5.4); seed 2 was not run"),
 ]
 PUBLISHED = [  # test part of the standard split (project guide; MVSA-Single README)
     ("MultiSentiNet", 69.84, 69.63), ("Co-MN-Hop6", 70.51, 70.01), ("MGNNS", 73.77, 72.70),
