@@ -1,5 +1,6 @@
-"""skorch callbacks of the classifier: progress bars, the interrupted-fit flag, and the
-count of predicted classes that tells a collapsed fit (`collapse_message`)."""
+"""skorch callbacks of the classifier: progress bars, the interrupted-fit flag, the
+count of predicted classes that tells a collapsed fit (`collapse_message`), and the
+opt-in moving average of the weights (`WeightAveraging`)."""
 
 from __future__ import annotations
 
@@ -191,10 +192,16 @@ class WeightAveraging(Callback):
     ``decay=0.99``: the last hundred). Where the fit has a hold-out, each epoch's validation
     runs on the average, so early stopping scores and keeps averaged weights; the next
     epoch trains on from the weights as they were. The fit ends with the average (of the
-    epoch that early stopping keeps) in the model. Only parameters that train are averaged;
-    buffers (batch-norm statistics) keep their latest values. A checkpoint written at an
-    epoch's end holds the averaged weights, so a resumed fit continues from them with a
-    fresh average.
+    epoch that early stopping keeps) in the model, also when Ctrl-C interrupts it.
+
+    What is averaged: the parameters that train when the fit starts (matched by name);
+    buffers (batch-norm statistics) keep their latest values. Each fit (also each
+    ``partial_fit`` or warm-started fit) starts a fresh average from the weights it is
+    given, which are the previous fit's average. With a hold-out, the checkpoint of an
+    epoch (``checkpoint_dir``) holds the averaged weights, without one the latest; a
+    resumed fit continues from those with a fresh average, so it does not retrace the
+    uninterrupted fit exactly. The average is released when the fit ends (it is not
+    pickled with the model).
 
     Parameters
     ----------
@@ -211,21 +218,28 @@ class WeightAveraging(Callback):
         self.decay = decay
 
     def _trained(self, net) -> list[torch.Tensor]:
-        return [p for p in net.module_.parameters() if p.requires_grad]
+        params = dict(net.module_.named_parameters())
+        return [params[name] for name in self._names]
 
     def on_train_begin(self, net, **kwargs) -> None:
         if not 0.0 <= self.decay < 1.0:
             raise ValueError(f"decay must be in [0, 1), got {self.decay!r}")
+        self._names = [name for name, p in net.module_.named_parameters() if p.requires_grad]
         self.average_ = [p.detach().clone() for p in self._trained(net)]
         self.steps_, self._latest = 0, None
 
     def on_epoch_begin(self, net, **kwargs) -> None:
-        self._restore_latest(net)
+        if self._latest is not None:
+            with torch.no_grad():
+                for weight, latest in zip(self._trained(net), self._latest):
+                    weight.copy_(latest)
+            self._latest = None
 
     def on_batch_begin(self, net, training=False, **kwargs) -> None:
         if not training and self._latest is None:  # the first validation batch of an epoch
-            self._latest = [p.detach().clone() for p in self._trained(net)]
+            latest = [p.detach().clone() for p in self._trained(net)]
             self._load_average(net)
+            self._latest = latest
 
     def on_batch_end(self, net, training=False, **kwargs) -> None:
         if training:
@@ -236,18 +250,11 @@ class WeightAveraging(Callback):
             self.steps_ += 1
 
     def on_train_end(self, net, **kwargs) -> None:
-        if self._latest is None:  # no hold-out: the average replaces the weights here
+        if self._latest is None:  # no hold-out, or stopped while training: load it here
             self._load_average(net)
-        self._latest = None  # what the model holds now is the average
+        self.average_ = self._latest = None  # the model holds the average now
 
     def _load_average(self, net) -> None:
         with torch.no_grad():
             for weight, average in zip(self._trained(net), self.average_):
                 weight.copy_(average)
-
-    def _restore_latest(self, net) -> None:
-        if self._latest is not None:
-            with torch.no_grad():
-                for weight, latest in zip(self._trained(net), self._latest):
-                    weight.copy_(latest)
-            self._latest = None

@@ -45,16 +45,32 @@ def expected_average(start: torch.Tensor, steps: list[torch.Tensor], decay: floa
     return average
 
 
-def make_net(decay: float, valid: bool, epochs: int = 3):
+class Interrupt(Callback):
+    """Ctrl-C after a given number of training steps."""
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+
+    def on_train_begin(self, net, **kwargs):
+        self.steps = 0
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        self.steps += training
+        if self.steps == self.after:
+            raise KeyboardInterrupt
+
+
+def make_net(decay: float, valid: bool, epochs: int = 3, module=None, extra=()):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(64, 5)).astype(np.float32)
     y = (X[:, 0] + 0.3 * rng.normal(size=64) > 0).astype(np.int64)
     torch.manual_seed(0)
     net = NeuralNetClassifier(
-        torch.nn.Linear(5, 2), criterion=torch.nn.CrossEntropyLoss, lr=0.5, batch_size=8,
+        module if module is not None else torch.nn.Linear(5, 2),
+        criterion=torch.nn.CrossEntropyLoss, lr=0.5, batch_size=8,
         max_epochs=epochs, optimizer=torch.optim.SGD, verbose=0, iterator_train__shuffle=False,
         train_split=predefined_split(Dataset(X[:16], y[:16])) if valid else None,
-        callbacks=[("average", WeightAveraging(decay)), ("recorder", Recorder())])
+        callbacks=[("average", WeightAveraging(decay)), ("recorder", Recorder()), *extra])
     return net, X, y
 
 
@@ -68,6 +84,32 @@ def test_without_a_hold_out_the_fit_ends_with_the_moving_average():
     average = expected_average(start, recorder.steps, 0.9)
     assert torch.allclose(weights(net), average, atol=1e-6)
     assert not torch.allclose(weights(net), recorder.steps[-1], atol=1e-3)  # not the latest
+    assert dict(net.callbacks_)["average"].average_ is None  # released: not pickled
+
+
+@pytest.mark.parametrize("valid", [False, True])
+def test_ctrl_c_while_training_leaves_the_average_of_the_steps_done(valid):
+    net, X, y = make_net(0.9, valid=valid, extra=[("stop", Interrupt(after=13))])
+    net.initialize()
+    start = weights(net)
+    net.partial_fit(X, y)  # skorch catches the KeyboardInterrupt and ends the fit
+    recorder = dict(net.callbacks_)["recorder"]
+    assert len(recorder.steps) == 13  # in the second epoch
+    assert torch.allclose(weights(net), expected_average(start, recorder.steps, 0.9),
+                          atol=1e-6)
+
+
+def test_frozen_parameters_are_left_alone():
+    module = torch.nn.Sequential(torch.nn.Linear(5, 5), torch.nn.Linear(5, 2))
+    module[0].requires_grad_(False)
+    net, X, y = make_net(0.9, valid=False, module=module)
+    net.initialize()
+    frozen = net.module_[0].weight.detach().clone()
+    start = torch.cat([p.detach().flatten() for p in net.module_[1].parameters()])
+    net.partial_fit(X, y)
+    assert torch.equal(net.module_[0].weight, frozen)
+    steps = [w[-12:] for w in dict(net.callbacks_)["recorder"].steps]  # the second layer's
+    assert torch.allclose(weights(net)[-12:], expected_average(start, steps, 0.9), atol=1e-6)
 
 
 def test_validation_scores_the_average_and_training_goes_on_from_the_latest_weights():
