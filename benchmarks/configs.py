@@ -57,8 +57,12 @@ CONFIGS: dict[str, dict] = {
     "top-image-ema": {"finetune": "top-image",
                       "callbacks": [("weight_averaging", WeightAveraging(0.99))]},
     "top-image-attn": {"finetune": "top-image", "fusion": "attention"},
+    "imbalanced-top-image-attn": {"finetune": "top-image", "fusion": "attention",
+                                  "shares": IMBALANCED},
 }
 DESCRIPTIONS = {
+    "imbalanced-top-image-attn": "top-image-attn on the same imbalanced train, with the "
+                                 "default logit_adjustment=0.5",
     "top-image-attn": "top-image with the attention fusion head (fusion=\"attention\": one "
                       "transformer layer over MiniLM's token vectors and the 7 x 7 cells "
                       "of the image's last feature map) instead of concat; "
