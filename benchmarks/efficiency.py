@@ -452,7 +452,13 @@ def target_lines(rows: dict, base: dict, mvsa: Path) -> list[str]:
         "to 5.4 minutes at the same accuracy (three seeds), and three of them as one "
         "soft-voting ensemble scored 75.1 % / 74.9 % in 15 minutes: above the accuracy "
         "target's weighted F1, 0.2 points under its accuracy, at 1.5 times the time "
-        "target, peak 3.7 GB per fit. So the fit target stays open.",
+        "target, peak 3.7 GB per fit. Then, on the same cached layers: a moving average of "
+        "the weights (WeightAveraging, three seeds: +0.8 points at the default adjustment, "
+        "-0.1 without, 5.9-6.1 minutes), R-Drop (two seeds: no gain at 1.8 times the time, "
+        "since removed) and the attention fusion head (three seeds, 6.8-6.9 minutes, about "
+        "0.27x the baseline's 23-27: 75.0 % / 73.9 % without the adjustment, 0.3 and 0.2 "
+        "points under the target, 73.7 % / 73.8 % with it; peak 5.2-5.6 GB). So the fit "
+        "target stays open.",
         "- Both predict with the same network shape; their throughputs differ by the "
         "machine's load between the two runs more than by anything in the models.",
         "",
