@@ -280,6 +280,12 @@ ABLATIONS = [
      "73.9 / 63.8 against 74.6 / 73.4 / 62.8 (seed by seed +2.0, +0.7, -1.4), 0.3 points "
      "of accuracy and 0.2 of weighted F1 under the CPU-efficiency bar (75.3 / 74.1); fits "
      "took 6.8-6.9 minutes against 4.9-5.4"),
+    ("top-image with the attention fusion head against a logistic regression on frozen "
+     "features, both on the imbalanced train", "imbalanced-frozen-logistic",
+     "imbalanced-top-image-attn",
+     "the no-collapse check for it (seed 0): macro F1 55.4 against 45.7 at the default "
+     "adjustment; without the adjustment 45.0, below the frozen baseline, as top-image's "
+     "45.8 is barely above it"),
 ]
 PUBLISHED = [  # test part of the standard split (project guide; MVSA-Single README)
     ("MultiSentiNet", 69.84, 69.63), ("Co-MN-Hop6", 70.51, 70.01), ("MGNNS", 73.77, 72.70),
