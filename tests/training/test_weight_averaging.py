@@ -74,12 +74,17 @@ def make_net(decay: float, valid: bool, epochs: int = 3, module=None, extra=()):
     return net, X, y
 
 
-def test_without_a_hold_out_the_fit_ends_with_the_moving_average():
-    net, X, y = make_net(0.9, valid=False)
+def fit_recorded(net, X, y):
+    """Fit ``net``; its weights before the fit and its `Recorder`."""
     net.initialize()
     start = weights(net)
-    net.partial_fit(X, y)
-    recorder = dict(net.callbacks_)["recorder"]
+    net.partial_fit(X, y)  # skorch ends the fit quietly on a KeyboardInterrupt
+    return start, dict(net.callbacks_)["recorder"]
+
+
+def test_without_a_hold_out_the_fit_ends_with_the_moving_average():
+    net, X, y = make_net(0.9, valid=False)
+    start, recorder = fit_recorded(net, X, y)
     assert len(recorder.steps) == 3 * 8
     average = expected_average(start, recorder.steps, 0.9)
     assert torch.allclose(weights(net), average, atol=1e-6)
@@ -90,10 +95,7 @@ def test_without_a_hold_out_the_fit_ends_with_the_moving_average():
 @pytest.mark.parametrize("valid", [False, True])
 def test_ctrl_c_while_training_leaves_the_average_of_the_steps_done(valid):
     net, X, y = make_net(0.9, valid=valid, extra=[("stop", Interrupt(after=13))])
-    net.initialize()
-    start = weights(net)
-    net.partial_fit(X, y)  # skorch catches the KeyboardInterrupt and ends the fit
-    recorder = dict(net.callbacks_)["recorder"]
+    start, recorder = fit_recorded(net, X, y)
     assert len(recorder.steps) == 13  # in the second epoch
     assert torch.allclose(weights(net), expected_average(start, recorder.steps, 0.9),
                           atol=1e-6)
@@ -114,10 +116,7 @@ def test_frozen_parameters_are_left_alone():
 
 def test_validation_scores_the_average_and_training_goes_on_from_the_latest_weights():
     net, X, y = make_net(0.9, valid=True)
-    net.initialize()
-    start = weights(net)
-    net.partial_fit(X, y)
-    recorder = dict(net.callbacks_)["recorder"]
+    start, recorder = fit_recorded(net, X, y)
     per_epoch = len(recorder.steps) // 3  # 64 training rows in batches of 8
     assert per_epoch == 8
     for epoch in range(3):
