@@ -194,14 +194,14 @@ class WeightAveraging(Callback):
     epoch trains on from the weights as they were. The fit ends with the average (of the
     epoch that early stopping keeps) in the model, also when Ctrl-C interrupts it.
 
-    What is averaged: the parameters that train when the fit starts (matched by name);
-    buffers (batch-norm statistics) keep their latest values. Each fit (also each
-    ``partial_fit`` or warm-started fit) starts a fresh average from the weights it is
-    given, which are the previous fit's average. With a hold-out, the checkpoint of an
-    epoch (``checkpoint_dir``) holds the averaged weights, without one the latest; a
-    resumed fit continues from those with a fresh average, so it does not retrace the
-    uninterrupted fit exactly. The average is released when the fit ends (it is not
-    pickled with the model).
+    What is averaged: the parameters that train when the fit starts; buffers (batch-norm
+    statistics) keep their latest values. Each fit (also each ``partial_fit`` or
+    warm-started fit) starts a fresh average from the weights it is given, which are the
+    previous fit's average. With a hold-out, the checkpoint of an epoch
+    (``checkpoint_dir``) holds the averaged weights, without one the latest; a resumed fit
+    continues from those with a fresh average, so it does not retrace the uninterrupted
+    fit exactly. The average is released when the fit ends (it is not pickled with the
+    model).
 
     Parameters
     ----------
@@ -217,44 +217,41 @@ class WeightAveraging(Callback):
     def __init__(self, decay: float = 0.99) -> None:
         self.decay = decay
 
-    def _trained(self, net) -> list[torch.Tensor]:
-        params = dict(net.module_.named_parameters())
-        return [params[name] for name in self._names]
-
     def on_train_begin(self, net, **kwargs) -> None:
         if not 0.0 <= self.decay < 1.0:
             raise ValueError(f"decay must be in [0, 1), got {self.decay!r}")
-        self._names = [name for name, p in net.module_.named_parameters() if p.requires_grad]
-        self.average_ = [p.detach().clone() for p in self._trained(net)]
+        # The module's parameter objects: loading weights copies into them in place.
+        self._trained = [p for p in net.module_.parameters() if p.requires_grad]
+        self.average_ = [p.detach().clone() for p in self._trained]
         self.steps_, self._latest = 0, None
 
     def on_epoch_begin(self, net, **kwargs) -> None:
         if self._latest is not None:
             with torch.no_grad():
-                for weight, latest in zip(self._trained(net), self._latest):
+                for weight, latest in zip(self._trained, self._latest):
                     weight.copy_(latest)
             self._latest = None
 
     def on_batch_begin(self, net, training=False, **kwargs) -> None:
         if not training and self._latest is None:  # the first validation batch of an epoch
-            latest = [p.detach().clone() for p in self._trained(net)]
-            self._load_average(net)
+            latest = [p.detach().clone() for p in self._trained]
+            self._load_average()
             self._latest = latest
 
     def on_batch_end(self, net, training=False, **kwargs) -> None:
         if training:
             d = min(self.decay, self.steps_ / (self.steps_ + 1))
             with torch.no_grad():
-                for average, weight in zip(self.average_, self._trained(net)):
+                for average, weight in zip(self.average_, self._trained):
                     average.lerp_(weight.detach(), 1.0 - d)
             self.steps_ += 1
 
     def on_train_end(self, net, **kwargs) -> None:
         if self._latest is None:  # no hold-out, or stopped while training: load it here
-            self._load_average(net)
-        self.average_ = self._latest = None  # the model holds the average now
+            self._load_average()
+        self.average_ = self._latest = self._trained = None  # the model holds the average
 
-    def _load_average(self, net) -> None:
+    def _load_average(self) -> None:
         with torch.no_grad():
-            for weight, average in zip(self._trained(net), self.average_):
+            for weight, average in zip(self._trained, self.average_):
                 weight.copy_(average)
