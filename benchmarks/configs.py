@@ -59,8 +59,13 @@ CONFIGS: dict[str, dict] = {
     "top-image-attn": {"finetune": "top-image", "fusion": "attention"},
     "imbalanced-top-image-attn": {"finetune": "top-image", "fusion": "attention",
                                   "shares": IMBALANCED},
+    "top-image-attn-mb8": {"finetune": "top-image", "fusion": "attention",
+                           "micro_batch_size": 8},
 }
 DESCRIPTIONS = {
+    "top-image-attn-mb8": "top-image-attn in micro-batches of 8 (batch-norm statistics of "
+                          "the trained image group frozen), to bring its peak memory under "
+                          "3 GB; logit_adjustment=0.5",
     "imbalanced-top-image-attn": "top-image-attn on the same imbalanced train, with the "
                                  "default logit_adjustment=0.5",
     "top-image-attn": "top-image with the attention fusion head (fusion=\"attention\": one "
