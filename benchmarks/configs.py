@@ -61,8 +61,13 @@ CONFIGS: dict[str, dict] = {
                                   "shares": IMBALANCED},
     "top-image-attn-mb8": {"finetune": "top-image", "fusion": "attention",
                            "micro_batch_size": 8},
+    "top-image-attn-mb8-all": {"finetune": "top-image", "fusion": "attention",
+                               "micro_batch_size": 8, "validation_fraction": None},
 }
 DESCRIPTIONS = {
+    "top-image-attn-mb8-all": "top-image-attn-mb8 trained on all of train for its 3 epochs "
+                              "(validation_fraction=None: no hold-out, no early stopping), "
+                              "as the GPU screen's novalid; logit_adjustment=0.5",
     "top-image-attn-mb8": "top-image-attn in micro-batches of 8 (batch-norm statistics of "
                           "the trained image group frozen), to bring its peak memory under "
                           "3 GB; logit_adjustment=0.5",
