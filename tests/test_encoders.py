@@ -54,7 +54,8 @@ def test_hub_spelling_and_dynamic_padding():
     enc = TextEncoder("sentence-transformers/all-MiniLM-L6-v2")
     short = enc.tokenize(["hi", "ok"])["input_ids"]
     long = enc.tokenize(["hi", "a considerably longer sentence with many more words"])
-    assert short.shape[1] < 6 < long["input_ids"].shape[1] < 20
+    # Padded to the longest text, rounded up to a multiple of 8 tokens.
+    assert short.shape[1] == 8 and long["input_ids"].shape[1] == 16
     truncated = enc.tokenize(["word " * 2000])["input_ids"]
     assert truncated.shape[1] == enc.max_length
 
@@ -89,3 +90,31 @@ def test_images_enter_the_model_in_channels_last_with_unchanged_outputs():
         torch.testing.assert_close(enc(pixels), plain, rtol=1e-4, atol=1e-4)
     # The weights keep their layout: saved files and cache fingerprints do not change.
     assert all(p.is_contiguous() for p in enc.parameters())
+
+
+def test_gradient_checkpointing_recomputes_layers_with_the_same_gradients():
+    enc = TextEncoder("all-MiniLM-L6-v2").train()
+    batch = enc.tokenize(["a sunny day at the beach", "terrible service, never again"])
+
+    def step(checkpointing: bool) -> tuple[int, list[torch.Tensor]]:
+        assert enc.set_gradient_checkpointing(checkpointing)
+        enc.zero_grad()
+        kept = []  # the bytes autograd keeps from the forward pass for the backward
+
+        def pack(tensor):
+            kept.append(tensor.numel() * tensor.element_size())
+            return tensor
+
+        torch.manual_seed(0)  # the same dropout masks in both runs
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            loss = enc(**batch).pow(2).sum()
+        saved = sum(kept)
+        loss.backward()
+        return saved, [p.grad.clone() for p in enc.parameters() if p.grad is not None]
+
+    kept_bytes, kept = step(False)
+    recomputed_bytes, recomputed = step(True)
+    assert recomputed_bytes < kept_bytes / 3  # the layers' insides are no longer kept
+    assert len(kept) == len(recomputed) > 0
+    for a, b in zip(kept, recomputed):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

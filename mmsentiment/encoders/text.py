@@ -124,7 +124,8 @@ class TextEncoder(nn.Module):
             *self.model.state_dict().values())
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        """Tokenize and pad to the longest text of this batch (never to a fixed length).
+        """Tokenize and pad to the longest text of this batch, rounded up to a multiple of
+        8 tokens (never to a fixed length).
 
         Parameters
         ----------
@@ -138,6 +139,42 @@ class TextEncoder(nn.Module):
             tokenizer makes them, ``token_type_ids``.
         """
         return tokenize(self.tokenizer, self.max_length, texts)
+
+    def set_gradient_checkpointing(self, enabled: bool) -> bool:
+        """Recompute the transformer layers' activations in the backward pass instead of
+        keeping them from the forward pass (on models with Hugging Face's
+        ``gradient_checkpointing_enable``), or stop doing so.
+
+        In training a batch of 32 tweets kept about 1 GB of MiniLM activations; recomputed,
+        a fit's peak fell by about that much for about 1.3x the epoch time
+        (docs/performance.md). Evaluation and inference are unchanged.
+
+        Parameters
+        ----------
+        enabled : bool
+            Recompute (``True``) or keep (``False``).
+
+        Returns
+        -------
+        bool
+            Whether the model can do it (``False``: nothing changed).
+
+        Examples
+        --------
+        >>> enc = TextEncoder("all-MiniLM-L6-v2")
+        >>> enc.set_gradient_checkpointing(True)
+        True
+        """
+        models = [m for m in self.model.modules()
+                  if hasattr(m, "gradient_checkpointing_enable") and
+                  getattr(m, "supports_gradient_checkpointing", False)]
+        for model in models:
+            if enabled:  # the non-reentrant variant: inputs need no requires_grad
+                model.gradient_checkpointing_enable(
+                    gradient_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                model.gradient_checkpointing_disable()
+        return bool(models)
 
     def transformer_layers(self) -> list[nn.Module]:
         """The stacked transformer blocks, lowest first (empty where none can be found)."""
@@ -220,12 +257,23 @@ class TextEncoder(nn.Module):
 
 
 TOKEN_COLUMNS = ("input_ids", "attention_mask", "token_type_ids")
+# Batches are padded to a multiple of this many tokens. Each new input shape makes oneDNN
+# build and cache new kernels; with every length of tweet its own shape, that cache grew a
+# fit's memory by hundreds of MB (docs/performance.md). A few more padded positions cost
+# less than the kernels they spare.
+PAD_MULTIPLE = 8
 
 
 def tokenize(tokenizer, max_length: int, texts: list[str]) -> dict[str, torch.Tensor]:
-    """Tokenize ``texts`` with dynamic padding (to the longest in the list) and truncation."""
+    """Tokenize ``texts`` with dynamic padding and truncation.
+
+    The batch is padded to its longest text, rounded up to a multiple of `PAD_MULTIPLE`
+    tokens where ``max_length`` is one (else to the longest text).
+    """
+    multiple = PAD_MULTIPLE if max_length % PAD_MULTIPLE == 0 else None
     return dict(tokenizer(list(texts), padding=True, truncation=True,
-                          max_length=max_length, return_tensors="pt"))
+                          max_length=max_length, return_tensors="pt",
+                          pad_to_multiple_of=multiple))
 
 
 def trim_padding(inputs: dict) -> dict:
@@ -234,19 +282,20 @@ def trim_padding(inputs: dict) -> dict:
     A batch is padded to its longest text; a slice of it (a micro-batch) may be padded
     further than its own longest text needs. The tokenizer's tensors (``input_ids``,
     ``attention_mask``, ``token_type_ids``) lose the trailing positions that no row attends
-    to; the encoder's outputs are unchanged (those positions are masked and come after
+    to, down to the next multiple of `PAD_MULTIPLE` (as `tokenize` pads); the encoder's
+    outputs are unchanged (those positions are masked and come after
     every real token), only the work on them is saved. Padding on the left is left alone,
     since removing it would move the real tokens' positions. Other inputs are passed
     through, and inputs without ``attention_mask`` come back as given.
 
     Examples
     --------
-    >>> x = {"input_ids": torch.tensor([[5, 6, 0, 0], [7, 0, 0, 0]]),
-    ...      "attention_mask": torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]]),
-    ...      "pixels": torch.zeros(2, 3)}
+    >>> mask = torch.zeros(2, 16, dtype=torch.long)
+    >>> mask[0, :3], mask[1, :1] = 1, 1
+    >>> x = {"input_ids": mask * 5, "attention_mask": mask, "pixels": torch.zeros(2, 3)}
     >>> trimmed = trim_padding(x)
-    >>> trimmed["input_ids"].tolist(), trimmed["pixels"].shape
-    ([[5, 6], [7, 0]], torch.Size([2, 3]))
+    >>> trimmed["input_ids"].shape, trimmed["pixels"].shape
+    (torch.Size([2, 8]), torch.Size([2, 3]))
     >>> left = {"input_ids": torch.tensor([[0, 5]]), "attention_mask": torch.tensor([[0, 1]])}
     >>> trim_padding(left)["input_ids"].tolist()
     [[0, 5]]
@@ -256,7 +305,10 @@ def trim_padding(inputs: dict) -> dict:
         return inputs
     used = mask.any(0)
     width = int(used.sum())
-    if width == mask.shape[1] or not bool(used[:width].all()):  # nothing to cut, or left
+    if not bool(used[:width].all()):  # padding on the left
+        return inputs
+    width = min(-(-width // PAD_MULTIPLE) * PAD_MULTIPLE, mask.shape[1])
+    if width == mask.shape[1]:
         return inputs
     return {name: value[:, :width] if name in TOKEN_COLUMNS else value
             for name, value in inputs.items()}

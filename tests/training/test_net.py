@@ -55,9 +55,10 @@ class _Tokens(torch.nn.Module):
 
 
 def test_micro_batches_drop_the_padding_their_own_texts_do_not_need():
-    # Rows of 1, 5, 2 and 2 tokens, padded to 5: chunks of 2 need widths 5 and 2.
-    mask = torch.tensor([[1, 0, 0, 0, 0], [1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 1, 0, 0, 0]])
-    ids = torch.randint(1, 10, (4, 5), generator=torch.Generator().manual_seed(0)) * mask
+    # Rows of 1, 12, 2 and 2 tokens, padded to 20: chunks of 2 need widths 12 and 2,
+    # rounded up to the tokenizer's multiple of 8.
+    mask = (torch.arange(20) < torch.tensor([[1], [12], [2], [2]])).long()
+    ids = torch.randint(1, 10, (4, 20), generator=torch.Generator().manual_seed(0)) * mask
     batch = ({"input_ids": ids, "attention_mask": mask,
               "text_present": torch.ones(4, dtype=torch.bool)}, torch.tensor([0, 1, 2, 1]))
     steps = []
@@ -67,14 +68,14 @@ def test_micro_batches_drop_the_padding_their_own_texts_do_not_need():
                            classes=[0, 1, 2]).initialize()
         steps.append((net, net.train_step_single(batch)))
     (whole, s1), (chunked, s2) = steps
-    assert whole.module_.widths == [5] and chunked.module_.widths == [5, 2]
+    assert whole.module_.widths == [20] and chunked.module_.widths == [16, 8]
     torch.testing.assert_close(s1["loss"], s2["loss"])
     for a, b in zip(whole.module_.parameters(), chunked.module_.parameters()):
         torch.testing.assert_close(a.grad, b.grad)
     with torch.no_grad():  # validation passes of a fit trim their chunks the same way
         chunked.fitting_ = True
         torch.testing.assert_close(chunked.infer(batch[0]), whole.infer(batch[0]))
-    assert chunked.module_.widths[-2:] == [5, 2]
+    assert chunked.module_.widths[-2:] == [16, 8]
 
 
 @pytest.mark.parametrize("micro", [1, 3])
