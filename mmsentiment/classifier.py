@@ -66,16 +66,14 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         A timm model name, optionally ``"name@/path/to/weights.pth"``, or any module from
         ``(N, 3, H, W)`` images to ``(N, D)`` vectors (`mmsentiment.encoders.ImageEncoder`;
         copied at fit; such models are saved with joblib, not `save`).
-    fusion : {"auto", "concat", "paper", "attention"}, default="auto"
+    fusion : {"concat", "paper", "attention"}, default="concat"
         The fusion head (`mmsentiment.nn.fusion`): ``"concat"`` joins the pooled vectors;
         ``"paper"`` is the published head; ``"attention"`` attends across tokens and image
-        patches (not with ``finetune="frozen"``, whose cache holds pooled vectors only);
-        ``"auto"`` is ``"attention"``, or ``"concat"`` under ``finetune="frozen"``.
-    finetune : {"top-image", "full", "top", "frozen"}, default="top-image"
-        What trains besides the head (`mmsentiment.nn.Finetune`): the whole text encoder
-        and the image model's top layer group, whose frozen part below runs once per fit
-        (about a third of a full fine-tune's time, docs/performance.md); both whole
-        encoders (the paper's joint fine-tuning); the top layer groups of both (4
+        patches (needs ``finetune="full"`` or ``"top"``).
+    finetune : {"full", "top-image", "top", "frozen"}, default="full"
+        What trains besides the head (`mmsentiment.nn.Finetune`): both whole encoders
+        (joint fine-tuning); the whole text encoder and the image model's top layer group,
+        whose frozen part below runs once per fit; the top layer groups of both (4
         transformer layers, the image model's top group); or nothing (encoder outputs are
         computed once and cached, see ``cache_dir``).
     max_epochs : int, default=3
@@ -88,12 +86,6 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         batch-norm statistics stay frozen. ``"auto"`` is 4 for ``finetune="full"`` and
         ``None`` otherwise; ``None`` runs whole batches with batch-norm statistics per
         batch, as the original method (docs/performance.md).
-    gradient_checkpointing : bool or "auto", default="auto"
-        Whether the text encoder's layers recompute their activations in the backward pass
-        instead of keeping them (Hugging Face's ``gradient_checkpointing_enable``): less
-        memory for more time. ``"auto"`` is ``True`` for ``finetune="top-image"`` in whole
-        batches (a fit on all of MVSA train stays under 3 GB, at about 1.3x the epoch
-        time) and ``False`` otherwise; text models without that method train as they are.
     lr : float, default=1e-3
         Learning rate of the fusion head.
     text_encoder_lr : float, default=1e-4
@@ -218,11 +210,10 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
     """
 
     def __init__(self, text_encoder: str | nn.Module = "all-MiniLM-L6-v2",
-                 image_encoder: str | nn.Module = "tf_efficientnet_lite0", fusion: str = "auto",
-                 finetune: str = "top-image", max_epochs: int = 3, batch_size: int = 32,
+                 image_encoder: str | nn.Module = "tf_efficientnet_lite0", fusion: str = "concat",
+                 finetune: str = "full", max_epochs: int = 3, batch_size: int = 32,
                  micro_batch_size: int | str | None = "auto",
-                 gradient_checkpointing: bool | str = "auto", lr: float = 1e-3,
-                 text_encoder_lr: float = 1e-4,
+                 lr: float = 1e-3, text_encoder_lr: float = 1e-4,
                  image_encoder_lr: float = 1e-4, weight_decay: float = 0.01,
                  layer_decay: float = 1.0, warmup: float = 0.1, lr_schedule: str = "cosine",
                  class_weight=None, logit_adjustment: float = 0.5,
@@ -243,7 +234,6 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.micro_batch_size = micro_batch_size
-        self.gradient_checkpointing = gradient_checkpointing
         self.lr = lr
         self.text_encoder_lr = text_encoder_lr
         self.image_encoder_lr = image_encoder_lr
@@ -288,13 +278,6 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
     def _micro_batch_size(self) -> int | None:
         return get_finetune(self.finetune).resolve_micro_batch_size(self.micro_batch_size)
 
-    def _gradient_checkpointing(self) -> bool:
-        return get_finetune(self.finetune).resolve_gradient_checkpointing(
-            self.gradient_checkpointing, self._micro_batch_size())
-
-    def _fusion(self) -> str:
-        return get_finetune(self.finetune).resolve_fusion(self.fusion)
-
     # ------------------------------------------------------------------ building blocks
     def build_module(self, n_classes: int, auxiliary: bool = False,
                      seed: int | None = None) -> MultimodalNet:
@@ -313,10 +296,9 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         -------
         MultimodalNet
         """
-        return build_network(self.text_encoder, self.image_encoder, self._fusion(), n_classes,
+        return build_network(self.text_encoder, self.image_encoder, self.fusion, n_classes,
                              finetune=self.finetune, modality_dropout=self.modality_dropout,
                              frozen_batchnorm=self._micro_batch_size() is not None,
-                             gradient_checkpointing=self._gradient_checkpointing(),
                              auxiliary=auxiliary, seed=seed)
 
     def attach_module(self, module: MultimodalNet, device: str):

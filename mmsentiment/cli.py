@@ -206,8 +206,7 @@ def _demo(args: argparse.Namespace) -> int:
     clf = MultimodalSentimentClassifier(max_epochs=args.epochs, random_state=0,
                                         verbose=args.verbose)
     print(f"Fine-tuning {clf.text_encoder} + {clf.image_encoder} jointly "
-          f"(finetune={clf.finetune}, {clf._fusion()} fusion, {clf.max_epochs} epochs) ...",
-          flush=True)
+          f"({clf.fusion} fusion, {clf.max_epochs} epochs) ...", flush=True)
     clf.fit(X_train, y_train)
     pred = clf.predict(X_test)
     print(f"Held-out accuracy {accuracy_score(y_test, pred):.3f}, weighted F1 "

@@ -40,8 +40,6 @@ HUB_METRICS = ("accuracy", "f1", "precision", "recall")
 MAX_TEXT_CHARS = 10_000
 FINETUNE_MEANING = {
     "full": "both encoders and the fusion head trained jointly",
-    "top-image": "the whole text encoder, the image encoder's top layer group and the "
-                 "fusion head trained; the image layers below run once per fit",
     "top": "the top layer groups of both encoders and the fusion head trained",
     "frozen": "encoders frozen (pretrained weights, referenced by name); only the fusion "
               "head trained",
@@ -182,18 +180,13 @@ def _training_data(clf, summary, dataset_name, description) -> list[str]:
     return lines
 
 
-def _resolved(clf) -> str:
-    """What ``fusion="auto"`` chose for this model, as a suffix ("" for a named head)."""
-    return f" ({clf._fusion()})" if clf.fusion == "auto" else ""
-
-
 def _settings(clf, summary) -> list[str]:
     params = clf.get_params()
     rows = ["| setting | value |", "|---|---|",
             f"| text encoder | `{_md(clf.text_encoder)}` (sentence-transformers) |",
             f"| image encoder | `{_md(clf.image_encoder)}` (timm) |",
             f"| finetune | `{_md(clf.finetune)}`: {FINETUNE_MEANING.get(clf.finetune, '')} |",
-            f"| fusion | `{_md(clf.fusion)}`{_resolved(clf)} |",
+            f"| fusion | `{_md(clf.fusion)}` |",
             f"| epochs run | {summary['epochs'] or 'not known'} |"]
     rows += [f"| {name} | `{_md(params[name])}` |" for name in SETTINGS]
     if getattr(clf, "interrupted_", False):

@@ -27,7 +27,6 @@ def check_warm_start(est) -> bool:
         network cannot follow it.
     """
     current = {name: getattr(est, name) for name in NETWORK_PARAMS}
-    current["fusion"] = get_finetune(est.finetune).resolve_fusion(est.fusion)
     if not (est.warm_start and hasattr(est, "net_")):
         est.network_params_ = current
         return False
@@ -54,18 +53,15 @@ def check_params(est) -> None:
     >>> check_params(MultimodalSentimentClassifier(fusion="sum"))
     Traceback (most recent call last):
     ...
-    ValueError: fusion must be one of ['attention', 'auto', 'concat', 'paper'], got 'sum'
+    ValueError: fusion must be one of ['attention', 'concat', 'paper'], got 'sum'
     """
-    if est.fusion != "auto" and est.fusion not in FUSIONS:
-        raise ValueError(f"fusion must be one of {sorted([*FUSIONS, 'auto'])}, "
-                         f"got {est.fusion!r}")
+    if est.fusion not in FUSIONS:
+        raise ValueError(f"fusion must be one of {sorted(FUSIONS)}, got {est.fusion!r}")
     finetune = get_finetune(est.finetune)
-    if FUSIONS[finetune.resolve_fusion(est.fusion)].sequences and \
-            not finetune.trains_encoders:
+    if FUSIONS[est.fusion].sequences and not finetune.trains_encoders:
         raise ValueError(f'fusion="{est.fusion}" attends over token and patch sequences; '
                          f'finetune="{est.finetune}" caches pooled vectors only. Use '
-                         'finetune="top-image" (the default), "top" or "full", or '
-                         'fusion="auto".')
+                         'finetune="top" (the cheapest) or "full".')
     for name in ("max_epochs", "batch_size"):
         value = getattr(est, name)
         if not (isinstance(value, int) and value >= 1):
@@ -74,10 +70,6 @@ def check_params(est) -> None:
     if n_jobs is not None and not (isinstance(n_jobs, int) and not isinstance(n_jobs, bool)
                                    and n_jobs != 0):
         raise ValueError(f"n_jobs must be None or a non-zero int, got {n_jobs!r}")
-    if not (isinstance(est.gradient_checkpointing, bool) or
-            (isinstance(est.gradient_checkpointing, str) and est.gradient_checkpointing == "auto")):
-        raise ValueError("gradient_checkpointing must be True, False or 'auto', got "
-                         f"{est.gradient_checkpointing!r}")
     if not isinstance(est.warm_start, bool):
         raise ValueError(f"warm_start must be True or False, got {est.warm_start!r}")
     mbs = est.micro_batch_size

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from mmsentiment import MultimodalSentimentClassifier
-from mmsentiment.params import check_params
 
 
 @pytest.mark.parametrize("precision, dtype", [("bf16", "torch.bfloat16"),
@@ -61,8 +60,7 @@ def test_micro_batch_size_in_a_fit(small):
         MultimodalSentimentClassifier(micro_batch_size=0).fit(X, y)
 
 
-@pytest.mark.parametrize("finetune, expected",
-                         [("full", 4), ("top-image", None), ("top", None), ("frozen", None)])
+@pytest.mark.parametrize("finetune, expected", [("full", 4), ("top", None), ("frozen", None)])
 def test_auto_micro_batches_only_for_full_fine_tuning(finetune, expected):
     clf = MultimodalSentimentClassifier(finetune=finetune)
     assert clf.micro_batch_size == "auto"  # the parameter itself stays as given
@@ -241,21 +239,3 @@ def test_sample_weight_reaches_the_loss_and_grid_search(small):
     for bad in (np.ones(3), -np.ones(len(y)), np.zeros(len(y))):
         with pytest.raises(ValueError, match="(?i)sample.weight"):
             MultimodalSentimentClassifier(**params).fit(X, y, sample_weight=bad)
-
-
-@pytest.mark.parametrize("params, expected", [
-    ({}, True),  # top-image in whole batches: the default
-    ({"micro_batch_size": 8}, False),
-    ({"gradient_checkpointing": False}, False),
-    ({"finetune": "full"}, False),
-    ({"finetune": "full", "gradient_checkpointing": True}, True),
-])
-def test_gradient_checkpointing_where_whole_batches_train_the_text_encoder(params, expected):
-    clf = MultimodalSentimentClassifier(**params)
-    model = clf.build_module(3).text_encoder.model[0].auto_model
-    assert model.is_gradient_checkpointing is expected
-
-
-def test_gradient_checkpointing_is_checked():
-    with pytest.raises(ValueError, match="gradient_checkpointing must be"):
-        check_params(MultimodalSentimentClassifier(gradient_checkpointing="yes"))

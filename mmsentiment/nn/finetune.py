@@ -26,24 +26,17 @@ class Finetune:
     micro_batch_size : int or None
         What ``micro_batch_size="auto"`` means under this setting: chunks of 4 where
         encoder activations dominate memory, whole batches where the trained part is small.
-    gradient_checkpointing : bool, default=False
-        What ``gradient_checkpointing="auto"`` means under this setting: whether the text
-        encoder recomputes its layers' activations in the backward pass instead of keeping
-        them, where it trains whole and in whole batches.
 
     Examples
     --------
     >>> get_finetune("top").trains_encoders, get_finetune("frozen").trains_encoders
     (True, False)
-    >>> [get_finetune(name).resolve_fusion("auto") for name in ("top-image", "frozen")]
-    ['attention', 'concat']
     """
 
     name: str
     text_groups: int | None
     image_groups: int | None
     micro_batch_size: int | None
-    gradient_checkpointing: bool = False
 
     @property
     def trains_encoders(self) -> bool:
@@ -59,22 +52,6 @@ class Finetune:
         """The micro-batch size that a ``micro_batch_size`` setting means here ("auto":
         this setting's own)."""
         return self.micro_batch_size if setting == "auto" else setting
-
-    def resolve_gradient_checkpointing(self, setting: bool | str,
-                                       micro_batch_size: int | None) -> bool:
-        """Whether the text encoder recomputes its activations ("auto": this setting's
-        choice, where batches run whole)."""
-        if setting == "auto":
-            return self.gradient_checkpointing and micro_batch_size is None
-        return bool(setting)
-
-    def resolve_fusion(self, setting: str) -> str:
-        """The fusion head that a ``fusion`` setting means here ("auto": attention over
-        token and patch sequences where an encoder trains, so its sequences are computed
-        in every step anyway; concat where only pooled vectors are cached)."""
-        if setting != "auto":
-            return setting
-        return "attention" if self.trains_encoders else "concat"
 
     def trainable_names(self, encoder: nn.Module, groups: int | None) -> set[str]:
         """The parameter names of ``encoder`` that train when its top ``groups`` do."""
@@ -100,14 +77,10 @@ class Finetune:
 # posts, so 4 text layers train; the image side trains its top group only (for EfficientNet
 # the last block stage and head convolution), so the frozen part below it runs once per fit.
 # "top-image": the whole text encoder trains, the image side as in "top"; the image encoder's
-# forward and backward were about 85 % of a full epoch's time (docs/performance.md). Its
-# whole batches keep batch norm's statistics trained (micro-batches of 8 with them frozen
-# scored lower, docs/benchmarks.md); the text encoder's recomputed activations keep a fit
-# on all of MVSA train under 3 GB.
+# forward and backward were about 85 % of a full epoch's time (docs/performance.md).
 FINETUNE_MODES: dict[str, Finetune] = {
     "full": Finetune("full", None, None, micro_batch_size=4),
-    "top-image": Finetune("top-image", None, 1, micro_batch_size=None,
-                          gradient_checkpointing=True),
+    "top-image": Finetune("top-image", None, 1, micro_batch_size=None),
     "top": Finetune("top", 4, 1, micro_batch_size=None),
     "frozen": Finetune("frozen", 0, 0, micro_batch_size=None),
 }

@@ -115,6 +115,3 @@ def test_top_image_trains_all_of_the_text_and_the_image_top_group(text):
     setting = get_finetune("top-image")
     assert setting.trains_encoders and not setting.trains_everything
     assert setting.resolve_micro_batch_size("auto") is None
-    assert setting.resolve_gradient_checkpointing("auto", None)
-    assert not setting.resolve_gradient_checkpointing("auto", 8)  # chunks hold little
-    assert not get_finetune("full").resolve_gradient_checkpointing("auto", None)

@@ -91,22 +91,3 @@ def test_encoder_without_patches_gives_one_position(small):
 def test_attention_needs_trainable_encoders(small):
     with pytest.raises(ValueError, match='finetune="frozen" caches pooled vectors only'):
         MultimodalSentimentClassifier(fusion="attention", finetune="frozen").fit(*small)
-
-
-@pytest.mark.parametrize("finetune, head", [("top-image", "AttentionFusion"),
-                                            ("full", "AttentionFusion"),
-                                            ("frozen", "ConcatFusion")])
-def test_auto_fusion_attends_where_encoders_train(finetune, head):
-    clf = MultimodalSentimentClassifier(finetune=finetune)
-    assert clf.fusion == "auto"  # the parameter stays as given, for clone and get_params
-    assert type(clf.build_module(3).head).__name__ == head
-
-
-def test_auto_fusion_is_the_resolved_head_for_a_warm_start(small):
-    X, y = small
-    clf = MultimodalSentimentClassifier(finetune="frozen", max_epochs=1, random_state=0)
-    clf.fit(X, y)
-    clf.set_params(fusion="concat", warm_start=True)  # what "auto" chose: the same network
-    assert clf.fit(X, y).predict(X[:2]).shape == (2,)
-    with pytest.raises(ValueError, match="fusion"):
-        clf.set_params(fusion="paper").fit(X, y)
