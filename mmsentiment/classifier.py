@@ -86,6 +86,12 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         batch-norm statistics stay frozen. ``"auto"`` is 4 for ``finetune="full"`` and
         ``None`` otherwise; ``None`` runs whole batches with batch-norm statistics per
         batch, as the original method (docs/performance.md).
+    gradient_checkpointing : bool, default=False
+        Whether the text encoder's layers recompute their activations in the backward pass
+        instead of keeping them (Hugging Face's ``gradient_checkpointing_enable``; the same
+        predictions): less memory for more time, worth it where the text encoder trains in
+        whole batches (``finetune="top-image"``, docs/performance.md). Text models without
+        that method train as they are.
     lr : float, default=1e-3
         Learning rate of the fusion head.
     text_encoder_lr : float, default=1e-4
@@ -213,7 +219,8 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
                  image_encoder: str | nn.Module = "tf_efficientnet_lite0", fusion: str = "concat",
                  finetune: str = "full", max_epochs: int = 3, batch_size: int = 32,
                  micro_batch_size: int | str | None = "auto",
-                 lr: float = 1e-3, text_encoder_lr: float = 1e-4,
+                 gradient_checkpointing: bool = False, lr: float = 1e-3,
+                 text_encoder_lr: float = 1e-4,
                  image_encoder_lr: float = 1e-4, weight_decay: float = 0.01,
                  layer_decay: float = 1.0, warmup: float = 0.1, lr_schedule: str = "cosine",
                  class_weight=None, logit_adjustment: float = 0.5,
@@ -234,6 +241,7 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.micro_batch_size = micro_batch_size
+        self.gradient_checkpointing = gradient_checkpointing
         self.lr = lr
         self.text_encoder_lr = text_encoder_lr
         self.image_encoder_lr = image_encoder_lr
@@ -299,6 +307,7 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         return build_network(self.text_encoder, self.image_encoder, self.fusion, n_classes,
                              finetune=self.finetune, modality_dropout=self.modality_dropout,
                              frozen_batchnorm=self._micro_batch_size() is not None,
+                             gradient_checkpointing=self.gradient_checkpointing,
                              auxiliary=auxiliary, seed=seed)
 
     def attach_module(self, module: MultimodalNet, device: str):

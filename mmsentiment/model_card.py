@@ -40,6 +40,8 @@ HUB_METRICS = ("accuracy", "f1", "precision", "recall")
 MAX_TEXT_CHARS = 10_000
 FINETUNE_MEANING = {
     "full": "both encoders and the fusion head trained jointly",
+    "top-image": "the whole text encoder, the image encoder's top layer group and the "
+                 "fusion head trained; the image layers below run once per fit",
     "top": "the top layer groups of both encoders and the fusion head trained",
     "frozen": "encoders frozen (pretrained weights, referenced by name); only the fusion "
               "head trained",

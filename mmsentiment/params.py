@@ -70,8 +70,9 @@ def check_params(est) -> None:
     if n_jobs is not None and not (isinstance(n_jobs, int) and not isinstance(n_jobs, bool)
                                    and n_jobs != 0):
         raise ValueError(f"n_jobs must be None or a non-zero int, got {n_jobs!r}")
-    if not isinstance(est.warm_start, bool):
-        raise ValueError(f"warm_start must be True or False, got {est.warm_start!r}")
+    for name in ("warm_start", "gradient_checkpointing"):
+        if not isinstance(getattr(est, name), bool):
+            raise ValueError(f"{name} must be True or False, got {getattr(est, name)!r}")
     mbs = est.micro_batch_size
     if mbs not in (None, "auto") and not (isinstance(mbs, int) and mbs >= 1):
         raise ValueError(

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from mmsentiment import MultimodalSentimentClassifier
+from mmsentiment.params import check_params
 
 
 @pytest.mark.parametrize("precision, dtype", [("bf16", "torch.bfloat16"),
@@ -239,3 +240,15 @@ def test_sample_weight_reaches_the_loss_and_grid_search(small):
     for bad in (np.ones(3), -np.ones(len(y)), np.zeros(len(y))):
         with pytest.raises(ValueError, match="(?i)sample.weight"):
             MultimodalSentimentClassifier(**params).fit(X, y, sample_weight=bad)
+
+
+@pytest.mark.parametrize("setting", [False, True])
+def test_gradient_checkpointing_reaches_the_text_encoder(setting):
+    clf = MultimodalSentimentClassifier(finetune="top-image", gradient_checkpointing=setting)
+    model = clf.build_module(3).text_encoder.model[0].auto_model
+    assert model.is_gradient_checkpointing is setting
+
+
+def test_gradient_checkpointing_is_checked():
+    with pytest.raises(ValueError, match="gradient_checkpointing must be True or False"):
+        check_params(MultimodalSentimentClassifier(gradient_checkpointing="auto"))

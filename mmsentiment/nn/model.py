@@ -209,6 +209,7 @@ def _train_trainable(encoder: nn.Module, mode: bool) -> None:
 def build_network(text_encoder, image_encoder, fusion: str, n_classes: int, *,
                   finetune: str | Finetune = "full", modality_dropout: float = 0.0,
                   frozen_batchnorm: bool = False, auxiliary: bool = False,
+                  gradient_checkpointing: bool = False,
                   seed: int | None = None) -> MultimodalNet:
     """Load both encoders and join them with a new fusion head.
 
@@ -226,6 +227,9 @@ def build_network(text_encoder, image_encoder, fusion: str, n_classes: int, *,
         As `MultimodalNet`.
     auxiliary : bool, default=False
         Add one auxiliary head per modality.
+    gradient_checkpointing : bool, default=False
+        Let the text encoder recompute its activations in training's backward pass
+        (`TextEncoder.set_gradient_checkpointing`).
     seed : int, optional
         Seeds torch's global generator once the encoders are loaded, before the head is
         initialised: loading may draw random numbers or not (a first load in a process
@@ -238,6 +242,7 @@ def build_network(text_encoder, image_encoder, fusion: str, n_classes: int, *,
     """
     name = lambda v: v if isinstance(v, nn.Module) else os.fspath(v)  # noqa: E731
     text = TextEncoder(name(text_encoder))
+    text.set_gradient_checkpointing(gradient_checkpointing)
     image = ImageEncoder(name(image_encoder))
     if seed is not None:
         torch.manual_seed(seed)
