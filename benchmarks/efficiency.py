@@ -51,6 +51,9 @@ FITS = [
     ("full, precision=\"auto\" (the defaults)", "current", {"finetune": "full"}),
     ("top-image, float32", "current", {"finetune": "top-image", "precision": "32"}),
     ("top-image, precision=\"auto\"", "current", {"finetune": "top-image"}),
+    ("top-image, attention fusion", "current", {"finetune": "top-image", "fusion": "attention"}),
+    ("top-image, attention, text gradient checkpointing", "current",
+     {"finetune": "top-image", "fusion": "attention", "gradient_checkpointing": True}),
     ("top, precision=\"auto\"", "current", {"finetune": "top"}),
 ]
 
@@ -375,6 +378,15 @@ LEVERS = [
      "full, precision=\"auto\" (the defaults)", "top-image, precision=\"auto\"",
      "default-v3", "top-image-v0", "offered as the fast setting; not the default, since it "
      "stays below the default's accuracy"),
+    ("the attention fusion head instead of concat, in top-image",
+     "top-image, precision=\"auto\"", "top-image, attention fusion", "top-image",
+     "top-image-attn", "offered (fusion=\"attention\"), not the default: see the "
+     "attention rows of benchmarks.md's ablation table"),
+    ("the text encoder's activations recomputed in the backward pass "
+     "(gradient_checkpointing=True), in top-image with attention",
+     "top-image, attention fusion", "top-image, attention, text gradient checkpointing",
+     None, None, "offered, off by default: the same predictions (tests) for less memory "
+     "(the peak RSS column; on all of MVSA train benchmarks.md's top-image-attn-gc row)"),
     ("finetune=\"top\" instead of \"top-image\"", "top-image, precision=\"auto\"",
      "top, precision=\"auto\"", None, None, "offered, not the default"),
 ]
