@@ -145,9 +145,10 @@ class TextEncoder(nn.Module):
         keeping them from the forward pass (on models with Hugging Face's
         ``gradient_checkpointing_enable``), or stop doing so.
 
-        In training a batch of 32 tweets kept about 1 GB of MiniLM activations; recomputed,
-        a fit's peak fell by about that much for about 1.3x the epoch time
-        (docs/performance.md). Evaluation and inference are unchanged.
+        In a top-image fit with the attention head (320 MVSA posts) the peak fell from 2.44
+        to 2.19 GB for 1.6x the epoch time; on all of MVSA train such fits peaked at 2.6 to
+        2.9 GB (docs/performance.md, docs/benchmarks.md). Evaluation and inference are
+        unchanged.
 
         Parameters
         ----------
