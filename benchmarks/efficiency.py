@@ -473,7 +473,7 @@ def target_lines(rows: dict, base: dict, mvsa: Path) -> list[str]:
         "batches padded to a multiple of 8 tokens and MiniLM's activations recomputed in "
         "the backward pass (gradient_checkpointing=True), that setting met the memory target "
         "on all of MVSA train (peak 2.6-2.9 GB, 9.4-10.0 minutes per fit), but three more "
-        "seeds scored 71.2 % / 71.7 % with the adjustment and 73.4 % / 73.0 % without it "
+        "seeds scored 71.1 % / 71.6 % with the adjustment and 73.4 % / 73.0 % without it "
         "(the top-image-attn-gc row), so over six seeds attention does not lead concat in "
         "top-image; micro-batches of 8 instead (seed 0) scored 71.6 % and peaked at 3.6 GB. "
         "So the fit target stays open.",
