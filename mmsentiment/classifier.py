@@ -88,10 +88,10 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         batch, as the original method (docs/performance.md).
     gradient_checkpointing : bool, default=False
         Whether the text encoder's layers recompute their activations in the backward pass
-        instead of keeping them (Hugging Face's ``gradient_checkpointing_enable``; the same
-        predictions): less memory for more time, worth it where the text encoder trains in
+        instead of keeping them (Hugging Face's activation checkpointing; the same
+        predictions): less memory for more time, meant for the text encoder training in
         whole batches (``finetune="top-image"``, docs/performance.md). Text models without
-        that method train as they are.
+        it train as they are.
     lr : float, default=1e-3
         Learning rate of the fusion head.
     text_encoder_lr : float, default=1e-4
@@ -395,6 +395,9 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         with torch.random.fork_rng(devices=cuda):
             module = self.net_.module_ if warm else self.build_module(
                 len(self.classes_), seed=seed, auxiliary="text_label" in columns)
+            text_encoder = getattr(module, "text_encoder", None)
+            if warm and text_encoder is not None:  # follows set_params: the same network
+                text_encoder.set_gradient_checkpointing(self.gradient_checkpointing)
             self.pipeline_ = self._pipeline(module)
             dataset = self.pipeline_.train_dataset(texts, images, module, y_int, device,
                                                    columns)

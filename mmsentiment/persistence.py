@@ -283,7 +283,8 @@ class PersistenceMixin:
 
     def __setstate__(self, state: dict) -> None:
         # Pickles from before these parameters predict as they did then.
-        self.__dict__.update({"logit_adjustment": 0.0, "text_normalization": None})
+        self.__dict__.update({"logit_adjustment": 0.0, "text_normalization": None,
+                              "gradient_checkpointing": False})
         self.__dict__.update(unpickle_state(state))
 
     def save(self, path, self_contained: bool = False, overwrite: bool = True) -> Path:

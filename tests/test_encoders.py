@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import timm
@@ -118,3 +120,7 @@ def test_gradient_checkpointing_recomputes_layers_with_the_same_gradients():
     assert len(kept) == len(recomputed) > 0
     for a, b in zip(kept, recomputed):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    assert enc.gradient_checkpointing
+    pickle.dumps(enc)  # no hook left on the embeddings that pickle cannot write
+    enc.set_gradient_checkpointing(False)
+    assert not enc.gradient_checkpointing

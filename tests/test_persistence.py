@@ -233,3 +233,15 @@ def test_a_fit_with_a_seed_does_not_depend_on_earlier_fits(small):
     MultimodalSentimentClassifier(**{**params, "random_state": 5}).fit(X, y)
     later = MultimodalSentimentClassifier(**params).fit(X, y).predict_proba(X)
     np.testing.assert_array_equal(first, later)
+
+
+def test_a_pickle_from_before_newer_parameters_gets_their_old_behaviour(frozen, small):
+    state = frozen.__getstate__()
+    for name in ("gradient_checkpointing", "text_normalization", "logit_adjustment"):
+        state.pop(name)  # as pickled by a version that did not have them
+    old = MultimodalSentimentClassifier.__new__(MultimodalSentimentClassifier)
+    old.__setstate__(state)
+    params = old.get_params()
+    assert params["gradient_checkpointing"] is False and params["text_normalization"] is None
+    assert params["logit_adjustment"] == 0.0
+    assert old.predict(small[0][:3]).shape == (3,)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -245,8 +247,21 @@ def test_sample_weight_reaches_the_loss_and_grid_search(small):
 @pytest.mark.parametrize("setting", [False, True])
 def test_gradient_checkpointing_reaches_the_text_encoder(setting):
     clf = MultimodalSentimentClassifier(finetune="top-image", gradient_checkpointing=setting)
-    model = clf.build_module(3).text_encoder.model[0].auto_model
-    assert model.is_gradient_checkpointing is setting
+    assert clf.build_module(3).text_encoder.gradient_checkpointing is setting
+
+
+def test_a_checkpointed_fit_pickles_predicts_alike_and_follows_a_warm_start(small):
+    X, y = small
+    params = {"finetune": "top-image", "max_epochs": 1, "batch_size": 12,
+              "validation_fraction": None, "random_state": 0}
+    plain = MultimodalSentimentClassifier(**params).fit(X, y)
+    recomputed = MultimodalSentimentClassifier(**params, gradient_checkpointing=True).fit(X, y)
+    assert recomputed.net_.module_.text_encoder.gradient_checkpointing
+    np.testing.assert_allclose(recomputed.predict_proba(X), plain.predict_proba(X), atol=1e-6)
+    again = pickle.loads(pickle.dumps(recomputed))
+    np.testing.assert_array_equal(again.predict_proba(X), recomputed.predict_proba(X))
+    again.set_params(warm_start=True, gradient_checkpointing=False).fit(X, y)
+    assert not again.net_.module_.text_encoder.gradient_checkpointing
 
 
 def test_gradient_checkpointing_is_checked():

@@ -142,13 +142,14 @@ class TextEncoder(nn.Module):
 
     def set_gradient_checkpointing(self, enabled: bool) -> bool:
         """Recompute the transformer layers' activations in the backward pass instead of
-        keeping them from the forward pass (on models with Hugging Face's
-        ``gradient_checkpointing_enable``), or stop doing so.
+        keeping them from the forward pass (on Hugging Face models that support activation
+        checkpointing), or stop doing so.
 
-        In a top-image fit with the attention head (320 MVSA posts) the peak fell from 2.44
-        to 2.19 GB for 1.6x the epoch time; on all of MVSA train such fits peaked at 2.6 to
-        2.9 GB (docs/performance.md, docs/benchmarks.md). Evaluation and inference are
-        unchanged.
+        In a top-image fit with the attention head (320 MVSA posts) the peak fell from 2.39
+        to 2.14 GB for 1.6x the epoch time (docs/performance.md). Evaluation and inference
+        are unchanged. The non-reentrant variant runs without the hook that Hugging Face
+        adds to make the embeddings' output require gradients, so the model stays picklable
+        and frozen lower layers get no gradient.
 
         Parameters
         ----------
@@ -163,19 +164,33 @@ class TextEncoder(nn.Module):
         Examples
         --------
         >>> enc = TextEncoder("all-MiniLM-L6-v2")
-        >>> enc.set_gradient_checkpointing(True)
-        True
+        >>> enc.set_gradient_checkpointing(True), enc.gradient_checkpointing
+        (True, True)
         """
         models = [m for m in self.model.modules()
-                  if hasattr(m, "gradient_checkpointing_enable") and
-                  getattr(m, "supports_gradient_checkpointing", False)]
+                  if getattr(m, "supports_gradient_checkpointing", False) and
+                  hasattr(m, "_set_gradient_checkpointing")]
+        kwargs = {"use_reentrant": False}
         for model in models:
-            if enabled:  # the non-reentrant variant: inputs need no requires_grad
-                model.gradient_checkpointing_enable(
-                    gradient_checkpointing_kwargs={"use_reentrant": False})
-            else:
-                model.gradient_checkpointing_disable()
+            if enabled:
+                if hasattr(model, "activation_checkpointing_enable"):  # transformers 5.x
+                    model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+                else:
+                    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+                if hasattr(model, "disable_input_require_grads"):
+                    model.disable_input_require_grads()
+            elif _checkpointing(model):
+                if hasattr(model, "activation_checkpointing_disable"):
+                    model.activation_checkpointing_disable()
+                else:
+                    model.gradient_checkpointing_disable()
         return bool(models)
+
+    @property
+    def gradient_checkpointing(self) -> bool:
+        """Whether the transformer layers recompute their activations in training."""
+        return any(_checkpointing(m) for m in self.model.modules()
+                   if getattr(m, "supports_gradient_checkpointing", False))
 
     def transformer_layers(self) -> list[nn.Module]:
         """The stacked transformer blocks, lowest first (empty where none can be found)."""
@@ -257,11 +272,18 @@ class TextEncoder(nn.Module):
         return tokens, out["attention_mask"].bool()
 
 
+def _checkpointing(model: nn.Module) -> bool:
+    """Whether a Hugging Face model has activation checkpointing on (either spelling)."""
+    name = ("is_activation_checkpointing" if hasattr(type(model), "is_activation_checkpointing")
+            else "is_gradient_checkpointing")
+    return bool(getattr(model, name, False))
+
+
 TOKEN_COLUMNS = ("input_ids", "attention_mask", "token_type_ids")
 # Batches are padded to a multiple of this many tokens. Each new input shape makes oneDNN
 # build and cache new kernels; with every length of tweet its own shape, that cache grew a
-# fit's memory by hundreds of MB (docs/performance.md). A few more padded positions cost
-# less than the kernels they spare.
+# fit's memory by hundreds of MB (docs/guide/fusion-finetuning.md). A few more padded
+# positions cost less than the kernels they spare.
 PAD_MULTIPLE = 8
 
 

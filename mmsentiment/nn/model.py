@@ -242,7 +242,8 @@ def build_network(text_encoder, image_encoder, fusion: str, n_classes: int, *,
     """
     name = lambda v: v if isinstance(v, nn.Module) else os.fspath(v)  # noqa: E731
     text = TextEncoder(name(text_encoder))
-    text.set_gradient_checkpointing(gradient_checkpointing)
+    if gradient_checkpointing:
+        text.set_gradient_checkpointing(True)
     image = ImageEncoder(name(image_encoder))
     if seed is not None:
         torch.manual_seed(seed)
