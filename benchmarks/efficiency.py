@@ -386,7 +386,8 @@ LEVERS = [
      "(gradient_checkpointing=True), in top-image with attention",
      "top-image, attention fusion", "top-image, attention, text gradient checkpointing",
      None, None, "offered, off by default: the same predictions (tests) for less memory "
-     "(the peak RSS column; on all of MVSA train benchmarks.md's top-image-attn-gc row)"),
+     "(the peak RSS column; on all of MVSA train benchmarks.md's top-image-attn-gc row); "
+     "prediction recomputes nothing, so its predict ratio here is the machine's load"),
     ("finetune=\"top\" instead of \"top-image\"", "top-image, precision=\"auto\"",
      "top, precision=\"auto\"", None, None, "offered, not the default"),
 ]
