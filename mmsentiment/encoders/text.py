@@ -177,7 +177,9 @@ class TextEncoder(nn.Module):
                     model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
                 else:
                     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
-                if hasattr(model, "disable_input_require_grads"):
+                hooked = (getattr(model, "_require_grads_hooks", None) or
+                          getattr(model, "_require_grads_hook", None))
+                if hooked and hasattr(model, "disable_input_require_grads"):
                     model.disable_input_require_grads()
             elif _checkpointing(model):
                 if hasattr(model, "activation_checkpointing_disable"):
