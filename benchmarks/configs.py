@@ -303,11 +303,11 @@ ABLATIONS = [
      "the memory lever kept as a parameter (off by default), not a reason to change the "
      "default: peak 2.6-2.9 GB against 5.2-5.6, fits 9.4-10.0 minutes against 6.8-6.9. "
      "Recomputing gives the same predictions (a 256-post fit with and without it: "
-     "largest probability difference 0.0), so the lower accuracy (seeds 74.4, 67.8, 71.1 against "
-     "73.1, 73.8, 74.2 at the default adjustment; 73.4 / 73.0 / 63.5 without it) comes "
-     "from the padding's different rounding or the seeds' spread: over the six fits, "
-     "attention in "
-     "top-image averages 72.4 % at the default adjustment, under concat's 72.7 %"),
+     "largest probability difference 0.0), so the lower accuracy (seeds 74.4, 67.8, 71.1 "
+     "against 73.1, 73.8, 74.2 at the default adjustment; 73.4 / 73.0 / 63.5 without it) "
+     "comes from the padding's different rounding or the seeds' spread: over the six "
+     "fits, attention in top-image averages 72.4 % at the default adjustment, under "
+     "concat's 72.7 %"),
     ("top-image with the attention fusion head against a logistic regression on frozen "
      "features, both on the imbalanced train", "imbalanced-frozen-logistic",
      "imbalanced-top-image-attn",
