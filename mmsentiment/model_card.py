@@ -49,8 +49,7 @@ FINETUNE_MEANING = {
 SETTINGS = ("max_epochs", "batch_size", "lr", "text_encoder_lr", "image_encoder_lr",
             "weight_decay", "layer_decay", "warmup", "lr_schedule", "class_weight",
             "logit_adjustment", "label_smoothing", "modality_dropout", "text_normalization",
-            "validation_fraction", "patience",
-            "precision", "random_state")
+            "validation_fraction", "patience", "precision", "random_state")
 
 
 def _md(value) -> str:

@@ -167,9 +167,7 @@ class TextEncoder(nn.Module):
         >>> enc.set_gradient_checkpointing(True), enc.gradient_checkpointing
         (True, True)
         """
-        models = [m for m in self.model.modules()
-                  if getattr(m, "supports_gradient_checkpointing", False) and
-                  hasattr(m, "_set_gradient_checkpointing")]
+        models = self._checkpointable()
         kwargs = {"use_reentrant": False}
         for model in models:
             if enabled:
@@ -191,8 +189,13 @@ class TextEncoder(nn.Module):
     @property
     def gradient_checkpointing(self) -> bool:
         """Whether the transformer layers recompute their activations in training."""
-        return any(_checkpointing(m) for m in self.model.modules()
-                   if getattr(m, "supports_gradient_checkpointing", False))
+        return any(_checkpointing(m) for m in self._checkpointable())
+
+    def _checkpointable(self) -> list[nn.Module]:
+        """The Hugging Face models inside that support activation checkpointing."""
+        return [m for m in self.model.modules()
+                if getattr(m, "supports_gradient_checkpointing", False) and
+                hasattr(m, "_set_gradient_checkpointing")]
 
     def transformer_layers(self) -> list[nn.Module]:
         """The stacked transformer blocks, lowest first (empty where none can be found)."""
