@@ -63,8 +63,12 @@ CONFIGS: dict[str, dict] = {
                            "micro_batch_size": 8},
     "top-image-attn-gc": {"finetune": "top-image", "fusion": "attention",
                           "gradient_checkpointing": True},
+    "top-image-novalid": {"finetune": "top-image", "validation_fraction": None},
 }
 DESCRIPTIONS = {
+    "top-image-novalid": "top-image trained on all of train for its 3 epochs "
+                         "(validation_fraction=None: no hold-out, no early stopping, the "
+                         "last epoch's weights kept); logit_adjustment=0.5",
     "top-image-attn-gc": "top-image-attn with MiniLM's activations recomputed in the "
                          "backward pass (gradient_checkpointing=True) and batches padded to "
                          "a multiple of 8 tokens; run at 42d9cf8, when these were briefly "
