@@ -14,7 +14,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from mmsentiment import MultimodalSentimentClassifier, __version__
+from mmsentiment.model_card import FINETUNE_MEANING
 from mmsentiment.model_files import CALLER_PARAMS
+from mmsentiment.nn.finetune import FINETUNE_MODES
 from mmsentiment.pretrained import folder_config
 
 
@@ -71,6 +73,13 @@ def test_card_front_matter_and_content(frozen, folder):
     assert "## Intended use and limits" in text and "Not made for" in text
     assert "decision about people" in text and "biases of its pretrained encoders" in text
     assert f'pip install "mmsentiment>={__version__}"' in text
+
+
+def test_card_explains_every_finetune_mode():
+    # A card names the mode a model was trained in; a mode added without a meaning would
+    # leave that cell blank.
+    assert set(FINETUNE_MEANING) == set(FINETUNE_MODES)
+    assert all(FINETUNE_MEANING[mode].strip() for mode in FINETUNE_MODES)
 
 
 def test_card_class_counts_and_loaded_model(frozen, folder, tmp_path, monkeypatch, small):
