@@ -7,6 +7,7 @@ import os
 
 from torch import nn
 
+from .encoders.onnx import BACKENDS
 from .inputs import IMAGE_POLICIES
 from .inputs.tweets import TEXT_NORMALIZATIONS
 from .nn import FUSIONS, get_finetune
@@ -73,6 +74,9 @@ def check_params(est) -> None:
     for name in ("warm_start", "gradient_checkpointing"):
         if not isinstance(getattr(est, name), bool):
             raise ValueError(f"{name} must be True or False, got {getattr(est, name)!r}")
+    if est.inference_backend not in BACKENDS:
+        raise ValueError(f"inference_backend must be one of {BACKENDS}, got "
+                         f"{est.inference_backend!r}")
     mbs = est.micro_batch_size
     if mbs not in (None, "auto") and not (isinstance(mbs, int) and mbs >= 1):
         raise ValueError(

@@ -282,9 +282,10 @@ class PersistenceMixin:
         return pickle_state(self.__dict__)
 
     def __setstate__(self, state: dict) -> None:
-        # Pickles from before these parameters predict as they did then.
+        # Pickles from before these parameters predict as they did then (ONNX Runtime's
+        # image encoder gives torch's outputs to 1e-4 of their scale: it may run).
         self.__dict__.update({"logit_adjustment": 0.0, "text_normalization": None,
-                              "gradient_checkpointing": False})
+                              "gradient_checkpointing": False, "inference_backend": "auto"})
         self.__dict__.update(unpickle_state(state))
 
     def save(self, path, self_contained: bool = False, overwrite: bool = True) -> Path:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .folding import FoldedCache
+from .onnx import OnnxCache, onnx_inference_enabled
 from .registry import OFFLINE_IMAGE_ENCODERS, EncoderUnavailableError, unavailable
 
 
@@ -199,6 +200,7 @@ class ImageEncoder(nn.Module):
         self.register_buffer("std", torch.tensor(self.preprocessing.std).view(1, 3, 1, 1),
                              persistent=False)
         self._folded = FoldedCache()
+        self._onnx = OnnxCache()
 
     def _trunk(self) -> nn.Module:
         """The model to run: in inference (evaluation mode, no gradients), a copy with
@@ -209,6 +211,17 @@ class ImageEncoder(nn.Module):
         if folded is None:  # an encoder pickled before the cache existed
             folded = self._folded = FoldedCache()
         return folded.get(self.model, self._probe)
+
+    def _onnx_run(self, trunk: nn.Module, kind: str, x: torch.Tensor) -> torch.Tensor | None:
+        """``trunk``'s output of ``kind`` (`OnnxCache`) through ONNX Runtime, where
+        `onnx_inference` is on, ``x`` is on the CPU and ``trunk`` is a folded inference copy
+        (one object per state of the weights); else ``None``."""
+        if trunk is self.model or x.device.type != "cpu" or not onnx_inference_enabled():
+            return None
+        cache = getattr(self, "_onnx", None)
+        if cache is None:  # an encoder pickled before the cache existed
+            cache = self._onnx = OnnxCache()
+        return cache.run(trunk, kind, x, self._probe)
 
     def _probe(self) -> torch.Tensor:
         """Two fixed noise images, normalised: the check of `FoldedCache`'s fold (drawn from
@@ -324,8 +337,11 @@ class ImageEncoder(nn.Module):
             vector as a sequence of one.
         """
         x, model = self._normalize(pixels), self._trunk()
-        features = (model.forward_features(x) if hasattr(model, "forward_features")
-                    else None)
+        features = None
+        if hasattr(model, "forward_features"):
+            features = self._onnx_run(model, "features", x)
+            if features is None:
+                features = model.forward_features(x)
         if features is not None and features.ndim == 4 and features.shape[1] == self.dim:
             return features.flatten(2).transpose(1, 2)
         if features is not None and features.ndim == 3 and features.shape[2] == self.dim:
@@ -333,4 +349,6 @@ class ImageEncoder(nn.Module):
         return model(x)[:, None]
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self._trunk()(self._normalize(pixels))
+        x, trunk = self._normalize(pixels), self._trunk()
+        out = self._onnx_run(trunk, "pooled", x)
+        return trunk(x) if out is None else out

@@ -61,9 +61,11 @@ def fit_fingerprint(params: dict, texts: list, images: list, y, columns=()) -> s
     """
     digest = hashlib.sha256()
     # Settings that do not change what is learned (gradient checkpointing recomputes the
-    # same activations) leave the fingerprint alone.
+    # same activations; the inference backend runs only in prediction) leave the
+    # fingerprint alone.
     kept = {k: v for k, v in params.items()
-            if k not in ("verbose", "device", "callbacks", "gradient_checkpointing")}
+            if k not in ("verbose", "device", "callbacks", "gradient_checkpointing",
+                         "inference_backend")}
     digest.update(json.dumps(kept, sort_keys=True, default=_describe).encode())
     for text, image, label in zip(texts, images, y):
         content = image_key(image) if image is not None else None
