@@ -49,6 +49,8 @@ FITS = [
      {"finetune": "full", "precision": "32"}),
     ("full, bfloat16 throughout", "current", {"finetune": "full", "precision": "bf16"}),
     ("full, precision=\"auto\" (the defaults)", "current", {"finetune": "full"}),
+    ("full, precision=\"auto\", torch prediction", "current",
+     {"finetune": "full", "inference_backend": "torch"}),
     ("top-image, float32", "current", {"finetune": "top-image", "precision": "32"}),
     ("top-image, precision=\"auto\"", "current", {"finetune": "top-image"}),
     ("top-image, attention fusion", "current", {"finetune": "top-image", "fusion": "attention"}),
@@ -98,10 +100,19 @@ def run_fit(code: Path, root: Path, n: int, n_dev: int, params: dict) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def section_fits(root: Path, n: int, n_dev: int, baseline: str) -> dict:
+def section_fits(root: Path, n: int, n_dev: int, baseline: str,
+                 settings: list[str] | None = None) -> dict:
+    """The `FITS` rows (those named in ``settings``, the baseline always), except rows that
+    force bfloat16 on a CPU without bfloat16 arithmetic (emulated, not a lever there)."""
+    from mmsentiment.precision import cpu_has_bf16
+
     trees = {"baseline": baseline_tree(baseline), "current": REPO}
     rows = []
     for name, code, params in FITS:
+        if code != "baseline" and settings is not None and name not in settings:
+            continue
+        if params.get("precision") == "bf16" and not cpu_has_bf16():
+            continue
         row = {"setting": name, "code": code, "params": params,
                **run_fit(trees[code], root, n, n_dev, params)}
         rows.append(row)
@@ -311,6 +322,10 @@ def main() -> int:
     parser.add_argument("--posts", type=int, default=320, help="train posts per fit")
     parser.add_argument("--dev-posts", type=int, default=200, help="dev posts to predict")
     parser.add_argument("--baseline", default=BASELINE, help="commit to compare against")
+    parser.add_argument("--settings", nargs="*", default=None,
+                        help="fits: only these FITS rows (and the baseline)")
+    parser.add_argument("--other-cpu", action="store_true",
+                        help="fits: record the run as another CPU's, beside the main run")
     args = parser.parse_args()
     if not (args.root / "labelResultAll.txt").is_file():
         print(f"MVSA-Single not found at {args.root}; pass --root.", file=sys.stderr)
@@ -323,8 +338,12 @@ def main() -> int:
              "cpu": cpu_description(), "torch_threads": torch.get_num_threads()}
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     if "fits" in args.sections:
-        fits = section_fits(args.root.resolve(), args.posts, args.dev_posts, args.baseline)
-        results["efficiency"] = {**fits, **stamp}
+        fits = section_fits(args.root.resolve(), args.posts, args.dev_posts, args.baseline,
+                            args.settings)
+        if args.other_cpu:
+            results.setdefault("efficiency_cpus", {})[stamp["cpu"]] = {**fits, **stamp}
+        else:
+            results["efficiency"] = {**fits, **stamp}
         RESULTS.write_text(json.dumps(results, indent=1))
     if "inference" in args.sections:
         results["inference"] = {**section_inference(args.root), **stamp}
@@ -390,6 +409,11 @@ LEVERS = [
      "prediction recomputes nothing, so its predict ratio here is the machine's load"),
     ("finetune=\"top\" instead of \"top-image\"", "top-image, precision=\"auto\"",
      "top, precision=\"auto\"", None, None, "offered, not the default"),
+    ("the image encoder through ONNX Runtime in prediction (inference_backend=\"auto\" "
+     "where prediction is float32 on the CPU)", "full, precision=\"auto\", torch prediction",
+     "full, precision=\"auto\" (the defaults)", None, None,
+     "adopted for float32 CPU prediction: the same probabilities to 1e-4 (tests); on a "
+     "bfloat16 CPU \"auto\" keeps torch, so there the two rows are the same setting"),
 ]
 
 
@@ -484,6 +508,43 @@ def target_lines(rows: dict, base: dict, mvsa: Path) -> list[str]:
     ]
 
 
+def fit_table(sec: dict) -> list[str]:
+    """The fits section's table: each setting's times and ratios to the baseline row."""
+    base = sec["rows"][0]
+    return [
+        f"Whole fits (3 epochs, 10 % held out) on the first {sec['n_posts']} MVSA train "
+        f"posts and `predict_proba` on the first {sec['n_dev']} dev posts (best of "
+        f"{sec.get('predict_repeats', 3)}), each setting "
+        "in a fresh process, one after another, with the baseline commit's code "
+        "(a git worktree) and with this checkout. Ratios are to the baseline row.",
+        "",
+        "| setting | fit (s) | fit ratio | mean epoch (s) | epoch ratio | predict "
+        "(posts/s) | predict ratio | peak RSS (GB) |",
+        "|---|---|---|---|---|---|---|---|",
+    ] + [f"| {r['setting']} | {r['fit']:.0f} | {r['fit'] / base['fit']:.2f} | "
+         f"{r['epoch']:.1f} | {r['epoch'] / base['epoch']:.2f} | {r['predict']:.1f} | "
+         f"{r['predict'] / base['predict']:.2f} | {r['peak_mb'] / 1024:.2f} |"
+         for r in sec["rows"]]
+
+
+def lever_table(rows: dict, mvsa: Path) -> list[str]:
+    """`LEVERS` whose two rows are in ``rows``, as a table."""
+    lines = ["| lever | epoch time ratio | predict ratio | dev accuracy change (points) "
+             "| decision |", "|---|---|---|---|---|"]
+    for lever, before, after, cfg_before, cfg_after, decision in LEVERS:
+        if before not in rows or after not in rows:
+            continue
+        a, b = rows[before], rows[after]
+        change = "not measured"
+        means = [mvsa_means(mvsa, c) for c in (cfg_before, cfg_after)] if cfg_after else []
+        if means and all(means):
+            change = (f"{means[1][0] - means[0][0]:+.1f} ({means[0][2]} and "
+                      f"{means[1][2]} seed(s))")
+        lines.append(f"| {lever} | {b['epoch'] / a['epoch']:.2f} | "
+                     f"{b['predict'] / a['predict']:.2f} | {change} | {decision} |")
+    return lines
+
+
 def efficiency_lines(results: dict, mvsa: Path) -> list[str]:
     """The docs/performance.md sections of ``efficiency``, ``inference`` and ``kernels`` in
     ``results``."""
@@ -493,43 +554,26 @@ def efficiency_lines(results: dict, mvsa: Path) -> list[str]:
     if "efficiency" in results:
         sec = results["efficiency"]
         rows = {r["setting"]: r for r in sec["rows"]}
+        lines += [f"## CPU efficiency against {sec['baseline']}", "", stamp(sec), "",
+                  *fit_table(sec), "",
+                  "Levers, each as two rows of the table above; the accuracy change is that "
+                  "of the whole MVSA fits in [benchmarks.md](benchmarks.md) where both were "
+                  "run:", "", *lever_table(rows, mvsa), ""]
+        lines += target_lines(rows, base=sec["rows"][0], mvsa=mvsa)
+    for cpu, sec in results.get("efficiency_cpus", {}).items():
+        rows = {r["setting"]: r for r in sec["rows"]}
         base = sec["rows"][0]
-        lines += [
-            f"## CPU efficiency against {sec['baseline']}", "", stamp(sec), "",
-            f"Whole fits (3 epochs, 10 % held out) on the first {sec['n_posts']} MVSA train "
-            f"posts and `predict_proba` on the first {sec['n_dev']} dev posts (best of "
-            f"{sec.get('predict_repeats', 3)}), each setting "
-            "in a fresh process, one after another, with the baseline commit's code "
-            "(a git worktree) and with this checkout. Ratios are to the baseline row.",
-            "",
-            "| setting | fit (s) | fit ratio | mean epoch (s) | epoch ratio | predict "
-            "(posts/s) | predict ratio | peak RSS (GB) |",
-            "|---|---|---|---|---|---|---|---|",
-        ] + [f"| {r['setting']} | {r['fit']:.0f} | {r['fit'] / base['fit']:.2f} | "
-             f"{r['epoch']:.1f} | {r['epoch'] / base['epoch']:.2f} | {r['predict']:.1f} | "
-             f"{r['predict'] / base['predict']:.2f} | {r['peak_mb'] / 1024:.2f} |"
-             for r in sec["rows"]] + [
-            "",
-            "Levers, each as two rows of the table above; the accuracy change is that of the "
-            "whole MVSA fits in [benchmarks.md](benchmarks.md) where both were run:",
-            "",
-            "| lever | epoch time ratio | predict ratio | dev accuracy change (points) "
-            "| decision |",
-            "|---|---|---|---|---|",
-        ]
-        for lever, before, after, cfg_before, cfg_after, decision in LEVERS:
-            if before not in rows or after not in rows:
-                continue
-            a, b = rows[before], rows[after]
-            change = "not measured"
-            means = [mvsa_means(mvsa, c) for c in (cfg_before, cfg_after)] if cfg_after else []
-            if means and all(means):
-                change = (f"{means[1][0] - means[0][0]:+.1f} ({means[0][2]} and "
-                          f"{means[1][2]} seed(s))")
-            lines.append(f"| {lever} | {b['epoch'] / a['epoch']:.2f} | "
-                         f"{b['predict'] / a['predict']:.2f} | {change} | {decision} |")
-        lines.append("")
-        lines += target_lines(rows, base, mvsa)
+        default = rows.get("full, precision=\"auto\" (the defaults)")
+        lines += [f"### The same fits on {cpu}", "", stamp(sec), "",
+                  "Settings that force bfloat16 are left out where the CPU has no bfloat16 "
+                  "arithmetic (there torch emulates it, slowly); precision=\"auto\" means "
+                  "float32 throughout.", "", *fit_table(sec), "", *lever_table(rows, mvsa), ""]
+        if default is not None:
+            fit, predict = default["fit"] / base["fit"], default["predict"] / base["predict"]
+            lines += [f"On this CPU the defaults fit in **{fit:.2f}x** the baseline's time "
+                      f"and predict at **{predict:.2f}x** its throughput: the prediction "
+                      f"target (3x) is {'met' if predict >= 3 else 'not met'} without "
+                      "bfloat16.", ""]
     if "inference" in results:
         sec = results["inference"]
         lines += [
