@@ -446,3 +446,25 @@ def test_validate_names_the_flags_for_missing_columns(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--image-column" in err and "classifier" not in err
     assert main(["validate", str(DEMO_DIR / "posts.csv"), "--image-column", "image"]) == 0
+
+
+def test_efficiency_page_shows_another_cpus_fits_and_the_onnx_lever(tmp_path, benchmarks):
+    from efficiency import efficiency_lines
+
+    def row(setting, fit, predict):
+        return {"setting": setting, "fit": fit, "epoch": fit / 3, "predict": predict,
+                "peak_mb": 2048.0}
+
+    stamp = {"date": "2026-12-02", "commit": "abc1234", "torch_threads": 2,
+             "baseline": "e9caf16", "n_posts": 320, "n_dev": 200}
+    rows = [row("defaults at the baseline commit", 120.0, 20.0),
+            row('full, precision="auto", torch prediction', 80.0, 46.0),
+            row('full, precision="auto" (the defaults)', 80.0, 52.0)]
+    results = {"efficiency_cpus": {"AMD EPYC (avx2)": {**stamp, "cpu": "AMD EPYC (avx2)",
+                                                       "rows": rows}}}
+    page = "\n".join(efficiency_lines(results, tmp_path / "none.jsonl"))
+    assert "### The same fits on AMD EPYC (avx2)" in page
+    assert "| full, precision=\"auto\" (the defaults) | 80 | 0.67 |" in page
+    # The lever row: the defaults' throughput over torch prediction's, 52 / 46.
+    assert "through ONNX Runtime in prediction" in page and "| 1.00 | 1.13 |" in page
+    assert "predict at **2.60x** its throughput: the prediction target (3x) is not met" in page
