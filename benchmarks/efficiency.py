@@ -565,9 +565,12 @@ def efficiency_lines(results: dict, mvsa: Path) -> list[str]:
         base = sec["rows"][0]
         default = rows.get("full, precision=\"auto\" (the defaults)")
         lines += [f"### The same fits on {cpu}", "", stamp(sec), "",
-                  "Settings that force bfloat16 are left out where the CPU has no bfloat16 "
-                  "arithmetic (there torch emulates it, slowly); precision=\"auto\" means "
-                  "float32 throughout.", "", *fit_table(sec), "", *lever_table(rows, mvsa), ""]
+                  "Some of the settings above, run on another CPU "
+                  "(`efficiency.py --sections fits --other-cpu --settings ...`); settings "
+                  "that force bfloat16 are never run where the CPU has no bfloat16 "
+                  "arithmetic (torch emulates it there, slowly), and precision=\"auto\" "
+                  "means float32 throughout.", "", *fit_table(sec), "",
+                  *lever_table(rows, mvsa), ""]
         if default is not None:
             fit, predict = default["fit"] / base["fit"], default["predict"] / base["predict"]
             lines += [f"On this CPU the defaults fit in **{fit:.2f}x** the baseline's time "
