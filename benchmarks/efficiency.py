@@ -2,7 +2,7 @@
 
     python benchmarks/efficiency.py [--root ../shared/data/MVSA_Single] [--posts 320]
 
-Four sections, each measured in one run, one process after another on a quiet machine:
+Five sections, each measured in one run, one process after another on a quiet machine:
 
 ``fits``: a whole default fit (encoders loaded, images decoded, 3 epochs, 10 % held out
 for early stopping) on the first ``--posts`` MVSA train posts, and ``predict_proba`` of the
@@ -22,8 +22,12 @@ kernel), each as one epoch's time without and with it.
 (inference), float32 against bfloat16 autocast and contiguous against channels_last
 images; torch.compile's first call (the compilation) against its later calls.
 
+``onnx``: each encoder's float32 inference in torch against ONNX Runtime (the
+``inference_backend`` lever), on decoded MVSA dev posts.
+
 Figures go to benchmarks/results/perf.json (keys ``efficiency``, ``inference``,
-``training`` and ``kernels``);
+``training``, ``kernels`` and ``onnx``; ``fits --other-cpu`` adds its run to
+``efficiency_cpus``, keyed by the CPU);
 ``python benchmarks/perf.py --sections`` (with no section) rewrites docs/performance.md.
 """
 
@@ -236,6 +240,79 @@ def section_inference(root: Path, n: int = 128, batch: int = 32) -> dict:
     return {"rows": rows, "n_posts": n, "batch": batch}
 
 
+def section_onnx(root: Path, n: int = 128, batch: int = 32) -> dict:
+    """Each encoder's float32 inference in torch against ONNX Runtime, on the first ``n``
+    MVSA dev posts in batches of ``batch`` (heap setting of prediction on): best of 3, the
+    two alternating. Lite0 runs its folded copy, through the package's own sessions."""
+    import io
+
+    import torch
+    from torch import nn
+
+    from mmsentiment import load_mvsa
+    from mmsentiment.encoders import ImageEncoder, TextEncoder
+    from mmsentiment.encoders.onnx import onnx_inference
+    from mmsentiment.inputs.images import load_images
+    from mmsentiment.memory import large_blocks_reused
+
+    dev = load_mvsa(root, "dev").iloc[:n]
+    image = ImageEncoder("tf_efficientnet_lite0").eval()
+    text = TextEncoder("all-MiniLM-L6-v2").eval()
+    pixels, _, _ = load_images(list(dev["image_path"]), image.preprocessing)
+    texts = sorted(dev["text"].fillna(""), key=len)
+    tokens = [text.tokenize(texts[start:start + batch]) for start in range(0, n, batch)]
+
+    def images(onnx: bool):
+        def step():
+            with torch.inference_mode(), large_blocks_reused(), onnx_inference(onnx):
+                for start in range(0, n, batch):
+                    image(pixels[start:start + batch])
+        return step
+
+    class Pooled(nn.Module):  # MiniLM's pooled vector from its two inputs
+        def forward(self, input_ids, attention_mask):
+            return text(input_ids, attention_mask)
+
+    buffer = io.BytesIO()
+    first = tokens[-1]
+    torch.onnx.export(Pooled().eval(), (first["input_ids"], first["attention_mask"]), buffer,
+                      dynamo=False, input_names=["input_ids", "attention_mask"],
+                      dynamic_axes={"input_ids": {0: "n", 1: "length"},
+                                    "attention_mask": {0: "n", 1: "length"}})
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = onnxruntime.InferenceSession(buffer.getvalue(), options,
+                                           providers=["CPUExecutionProvider"])
+
+    def encode(onnx: bool):
+        def step():
+            with torch.inference_mode():
+                for part in tokens:
+                    if onnx:
+                        session.run(None, {"input_ids": part["input_ids"].numpy(),
+                                           "attention_mask": part["attention_mask"].numpy()})
+                    else:
+                        text(part["input_ids"], part["attention_mask"])
+        return step
+
+    levers = [("Lite0 (batch norm folded)", images(False), images(True),
+               "adopted: inference_backend=\"auto\" on float32 CPUs"),
+              ("MiniLM", encode(False), encode(True),
+               "not adopted: the text encoder stays in torch")]
+    rows = []
+    for name, before, after, decision in levers:
+        before(), after()  # warm-up: the Lite0 session is exported here
+        times = {"torch": [], "onnx": []}
+        for setting in ("torch", "onnx") * 3:
+            times[setting].append(_best(before if setting == "torch" else after, 1))
+        rows.append({"encoder": name, "torch": min(times["torch"]),
+                     "onnxruntime": min(times["onnx"]), "decision": decision})
+        print(json.dumps(rows[-1]), flush=True)
+    return {"rows": rows, "n_posts": n, "batch": batch}
+
+
 TRAINING_CHILD = """
 import json, sys
 import mmsentiment.training.build as build
@@ -317,8 +394,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     parser.add_argument("--sections", nargs="*",
-                        default=["fits", "inference", "kernels", "training"],
-                        choices=["fits", "inference", "kernels", "training"])
+                        default=["fits", "inference", "kernels", "training", "onnx"],
+                        choices=["fits", "inference", "kernels", "training", "onnx"])
     parser.add_argument("--posts", type=int, default=320, help="train posts per fit")
     parser.add_argument("--dev-posts", type=int, default=200, help="dev posts to predict")
     parser.add_argument("--baseline", default=BASELINE, help="commit to compare against")
@@ -353,6 +430,9 @@ def main() -> int:
         RESULTS.write_text(json.dumps(results, indent=1))
     if "training" in args.sections:
         results["training"] = {**section_training(args.root.resolve()), **stamp}
+        RESULTS.write_text(json.dumps(results, indent=1))
+    if "onnx" in args.sections:
+        results["onnx"] = {**section_onnx(args.root), **stamp}
         RESULTS.write_text(json.dumps(results, indent=1))
     return 0
 
@@ -577,6 +657,20 @@ def efficiency_lines(results: dict, mvsa: Path) -> list[str]:
                       f"and predict at **{predict:.2f}x** its throughput: the prediction "
                       f"target (3x) is {'met' if predict >= 3 else 'not met'} without "
                       "bfloat16.", ""]
+    if "onnx" in results:
+        sec = results["onnx"]
+        lines += [
+            "## ONNX Runtime in float32 prediction", "", stamp(sec), "",
+            f"The first {sec['n_posts']} MVSA dev posts through each encoder alone in batches "
+            f"of {sec['batch']}, float32 inference (as prediction runs on a CPU without "
+            "bfloat16), torch against ONNX Runtime, alternating, best of 3; the heap setting "
+            "of prediction on for Lite0.",
+            "",
+            "| encoder | torch (s) | ONNX Runtime (s) | speed-up | decision |",
+            "|---|---|---|---|---|",
+        ] + [f"| {r['encoder']} | {r['torch']:.3f} | {r['onnxruntime']:.3f} | "
+             f"{r['torch'] / r['onnxruntime']:.2f} | {r['decision']} |"
+             for r in sec["rows"]] + [""]
     if "inference" in results:
         sec = results["inference"]
         lines += [
