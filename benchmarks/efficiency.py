@@ -270,8 +270,12 @@ def section_onnx(root: Path, n: int = 128, batch: int = 32) -> dict:
         return step
 
     class Pooled(nn.Module):  # MiniLM's pooled vector from its two inputs
+        def __init__(self) -> None:
+            super().__init__()
+            self.text = text
+
         def forward(self, input_ids, attention_mask):
-            return text(input_ids, attention_mask)
+            return self.text(input_ids, attention_mask)
 
     buffer = io.BytesIO()
     first = tokens[-1]
