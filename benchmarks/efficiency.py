@@ -592,6 +592,30 @@ def target_lines(rows: dict, base: dict, mvsa: Path) -> list[str]:
     ]
 
 
+def int8_lines() -> list[str]:
+    """The int8 text encoder's runs (``benchmarks/int8_text.py``), in words."""
+    path = HERE / "results" / "int8_text.json"
+    lines = []
+    for run in json.loads(path.read_text()) if path.is_file() else []:
+        a, b = run["as_fitted"], run["int8_text"]
+        change = (b["accuracy"] - a["accuracy"]) * 100
+        lines += [
+            f"Int8 text encoder (`benchmarks/int8_text.py`, {run['date']}, commit "
+            f"{run['commit']}, {run['cpu']}): the defaults fitted on all of MVSA train (seed "
+            f"{run['seed']}), then the {run['n_dev']} dev posts predicted as fitted and with "
+            "MiniLM's linear layers quantized to int8 (torch's dynamic quantization): dev "
+            f"accuracy / weighted F1 {a['accuracy'] * 100:.1f} % / {a['weighted_f1'] * 100:.1f} % "
+            f"against {b['accuracy'] * 100:.1f} % / {b['weighted_f1'] * 100:.1f} % "
+            f"({change:+.1f} points; {run['changed_predictions']} predictions changed, "
+            f"probabilities by up to {run['largest_probability_change']:.2f}), at "
+            f"{b['posts_per_s'] / a['posts_per_s']:.2f}x the throughput "
+            f"({a['posts_per_s']:.1f} against {b['posts_per_s']:.1f} posts/s in that "
+            "process). "
+            + ("Not adopted: the issue's limit is a change under 0.3 points."
+               if abs(change) >= 0.3 else "Within the issue's limit of 0.3 points."), ""]
+    return lines
+
+
 def fit_table(sec: dict) -> list[str]:
     """The fits section's table: each setting's times and ratios to the baseline row."""
     base = sec["rows"][0]
@@ -674,7 +698,7 @@ def efficiency_lines(results: dict, mvsa: Path) -> list[str]:
             "|---|---|---|---|---|",
         ] + [f"| {r['encoder']} | {r['torch']:.3f} | {r['onnxruntime']:.3f} | "
              f"{r['torch'] / r['onnxruntime']:.2f} | {r['decision']} |"
-             for r in sec["rows"]] + [""]
+             for r in sec["rows"]] + [""] + int8_lines()
     if "inference" in results:
         sec = results["inference"]
         lines += [

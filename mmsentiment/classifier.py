@@ -158,7 +158,7 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
     inference_backend : {"auto", "torch", "onnxruntime"}, default="auto"
         What runs the image encoder in prediction: ``"onnxruntime"`` exports it to ONNX
         Runtime once per fitted model (in memory; outputs checked against torch's to 1e-4
-        of their scale), about twice as fast as torch in float32 on a CPU without bfloat16
+        of their scale), 1.3x as fast as torch in float32 on an AVX2 CPU without bfloat16
         (docs/performance.md); ``"auto"`` takes it for float32 prediction on a CPU and
         torch elsewhere (`mmsentiment.encoders.onnx.use_onnxruntime`). Training never
         uses it.

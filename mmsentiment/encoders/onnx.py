@@ -1,9 +1,9 @@
 """An image encoder's inference through ONNX Runtime, for float32 prediction on a CPU.
 
 Where a CPU has no bfloat16 arithmetic, prediction runs in float32, and there ONNX
-Runtime ran EfficientNet-Lite0 (batch norm folded, batches of 32) about twice as fast as
-torch's eager kernels on a 2-core AMD EPYC with AVX2 only (docs/performance.md); on the
-Xeon with AMX it ran no faster than torch in bfloat16. `ImageEncoder` asks `OnnxCache` for
+Runtime ran EfficientNet-Lite0 (batch norm folded, batches of 32) 1.3x as fast as torch
+on a 2-core AMD EPYC with AVX2 only (docs/performance.md); on the Xeon with AMX, torch in
+bfloat16 was faster than ONNX Runtime in float32. `ImageEncoder` asks `OnnxCache` for
 a session of its folded inference copy while `onnx_inference` is on (the classifier turns
 it on in prediction when ``inference_backend`` resolves to ONNX Runtime,
 `use_onnxruntime`).
