@@ -8,7 +8,7 @@ moves by under 0.3 points. The figures go to ``results/int8_text.json``.
 
 Run (about 25 minutes on 2 cores, most of it the fit)::
 
-    python benchmarks/int8_text.py --model /tmp/default-0.joblib
+    python benchmarks/int8_text.py --model default-0.joblib
 """
 
 from __future__ import annotations

@@ -52,6 +52,19 @@ def test_image_encoder_through_onnxruntime_matches_torch(lite0, pixels):
         _close(lite0(pixels), pooled)
 
 
+def test_session_built_under_bfloat16_autocast_is_float32(pixels):
+    # inference_backend="onnxruntime" with bfloat16 prediction: the session is exported and
+    # checked in float32, not traced through autocast's casts.
+    enc = ImageEncoder("tf_efficientnet_lite0").eval()
+    with torch.inference_mode():
+        expected = enc(pixels)
+        with torch.autocast("cpu", dtype=torch.bfloat16), onnx_inference():
+            got = enc(pixels)
+    assert enc._onnx._sessions["pooled"][1] is not None
+    assert got.dtype == torch.float32
+    _close(got, expected)
+
+
 def test_session_follows_changed_weights(pixels):
     enc = ImageEncoder("tf_efficientnet_lite0").eval()
     with torch.inference_mode(), onnx_inference():

@@ -136,7 +136,10 @@ class OnnxSession:
 
         probe = probe.detach().float().contiguous()
         buffer = io.BytesIO()
-        with torch.no_grad(), warnings.catch_warnings():
+        # float32 whatever autocast the caller runs under: the export traces the graph and
+        # the check compares against it.
+        float32 = torch.autocast(probe.device.type, enabled=False)
+        with torch.no_grad(), float32, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's notes on its own internals
             torch.onnx.export(model, (probe,), buffer, input_names=["x"], output_names=["y"],
                               dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
@@ -149,7 +152,7 @@ class OnnxSession:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(buffer.getvalue(), options,
                                                     providers=["CPUExecutionProvider"])
-        with torch.no_grad():
+        with torch.no_grad(), float32:
             expected = model(probe)
         got = self(probe)
         limit = ONNX_TOLERANCE * float(expected.abs().max())
