@@ -158,10 +158,11 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
     inference_backend : {"auto", "torch", "onnxruntime"}, default="auto"
         What runs the image encoder in prediction: ``"onnxruntime"`` exports it to ONNX
         Runtime once per fitted model (in memory; outputs checked against torch's to 1e-4
-        of their scale), 1.3x as fast as torch in float32 on an AVX2 CPU without bfloat16
-        (docs/performance.md); ``"auto"`` takes it for float32 prediction on a CPU and
-        torch elsewhere (`mmsentiment.encoders.onnx.use_onnxruntime`). Training never
-        uses it.
+        of their scale); on an AVX2 CPU without bfloat16 the image CNN ran 1.3x and a
+        whole prediction about 1.1x as fast as in torch's float32 (docs/performance.md);
+        ``"auto"`` takes it for float32 prediction on a CPU and torch elsewhere;
+        ``"onnxruntime"`` on a GPU warns and runs torch
+        (`mmsentiment.encoders.onnx.use_onnxruntime`). Training never uses it.
     callbacks : list of skorch callbacks or (name, callback) pairs, optional
         Further skorch callbacks for the training run (loggers such as
         ``skorch.callbacks.TensorBoard``, or your own); each fit uses copies, run after the

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib.util
+import inspect
 import io
 import threading
 import warnings
@@ -33,6 +34,10 @@ BACKENDS = ("auto", "torch", "onnxruntime")
 # Largest difference allowed between ONNX Runtime's and torch's outputs on the probe
 # images, relative to the outputs' largest magnitude (Lite0 differs by about 1e-6 of it).
 ONNX_TOLERANCE = 1e-4
+# torch 2.5 added the dynamo exporter and the keyword that picks; before it, TorchScript's
+# exporter was the only one.
+_TORCHSCRIPT_EXPORTER = ({"dynamo": False}
+                         if "dynamo" in inspect.signature(torch.onnx.export).parameters else {})
 _ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("mmsentiment_onnx",
                                                                 default=False)
 
@@ -50,12 +55,14 @@ def use_onnxruntime(backend: str, device: str, dtype: torch.dtype | None) -> boo
     torch elsewhere (a bfloat16 CPU predicts as fast in torch); ``"onnxruntime"`` means it
     on any CPU prediction; ``"torch"`` never.
 
+    ``"onnxruntime"`` on another device warns and means torch.
+
     Raises
     ------
     ImportError
         ``backend="onnxruntime"`` without ``onnxruntime`` and ``onnx`` installed.
     ValueError
-        ``backend="onnxruntime"`` on a device other than the CPU, or an unknown name.
+        An unknown name.
 
     Examples
     --------
@@ -68,9 +75,10 @@ def use_onnxruntime(backend: str, device: str, dtype: torch.dtype | None) -> boo
         raise ValueError(f"inference_backend must be one of {BACKENDS}, got {backend!r}")
     on_cpu = torch.device(device).type == "cpu"
     if backend == "onnxruntime":
-        if not on_cpu:
-            raise ValueError(f'inference_backend="onnxruntime" runs on the CPU; this model '
-                             f'predicts on {device}. Use "auto" or "torch".')
+        if not on_cpu:  # a model fitted or loaded onto a GPU still predicts
+            warnings.warn(f'inference_backend="onnxruntime" runs on the CPU; this model '
+                          f'predicts on {device}, in torch.', RuntimeWarning, stacklevel=3)
+            return False
         if not onnxruntime_available():
             raise ImportError('inference_backend="onnxruntime" needs the onnxruntime and onnx '
                               'packages: pip install onnxruntime onnx')
@@ -143,7 +151,7 @@ class OnnxSession:
             warnings.simplefilter("ignore")  # the exporter's notes on its own internals
             torch.onnx.export(model, (probe,), buffer, input_names=["x"], output_names=["y"],
                               dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
-                              dynamo=False)
+                              **_TORCHSCRIPT_EXPORTER)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         options.inter_op_num_threads = 1
