@@ -6,7 +6,7 @@ encoder quantized to int8 (torch's dynamic quantization: int8 weights, activatio
 quantized per batch). Issue 15 adopts int8 for the text encoder only if dev accuracy
 moves by under 0.3 points. The figures go to ``results/int8_text.json``.
 
-Run (about 25 minutes on 2 cores, most of it the fit)::
+Run (a default fit on all of MVSA train, then two predictions of the dev posts)::
 
     python benchmarks/int8_text.py --model default-0.joblib
 """
