@@ -64,8 +64,15 @@ CONFIGS: dict[str, dict] = {
     "top-image-attn-gc": {"finetune": "top-image", "fusion": "attention",
                           "gradient_checkpointing": True},
     "top-image-novalid": {"finetune": "top-image", "validation_fraction": None},
+    "default-160": {"image_size": 160},
+    "default-192": {"image_size": 192},
 }
 DESCRIPTIONS = {
+    "default-160": "the defaults with image_size=160: EfficientNet-Lite0 fine-tuned and "
+                   "predicting on 160 x 160 crops instead of its pretrained 224 (half the "
+                   "pixels); logit_adjustment=0.5",
+    "default-192": "the defaults with image_size=192 (192 x 192 crops instead of 224); "
+                   "logit_adjustment=0.5",
     "top-image-novalid": "top-image trained on all of train for its 3 epochs "
                          "(validation_fraction=None: no hold-out, no early stopping, the "
                          "last epoch's weights kept); logit_adjustment=0.5",

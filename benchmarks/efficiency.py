@@ -55,6 +55,8 @@ FITS = [
     ("full, precision=\"auto\" (the defaults)", "current", {"finetune": "full"}),
     ("full, precision=\"auto\", torch prediction", "current",
      {"finetune": "full", "inference_backend": "torch"}),
+    ("full, 192-pixel images", "current", {"finetune": "full", "image_size": 192}),
+    ("full, 160-pixel images", "current", {"finetune": "full", "image_size": 160}),
     ("top-image, float32", "current", {"finetune": "top-image", "precision": "32"}),
     ("top-image, precision=\"auto\"", "current", {"finetune": "top-image"}),
     ("top-image, attention fusion", "current", {"finetune": "top-image", "fusion": "attention"}),

@@ -93,6 +93,12 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         predictions): less memory for more time, meant for the text encoder training in
         whole batches (``finetune="top-image"``, docs/performance.md). Text models without
         it train as they are.
+    image_size : int or None, default=None
+        Side in pixels of the square images the image encoder sees, in fit and prediction
+        alike (resized and centre-cropped with the model's crop share; at least 32);
+        ``None``: the encoder's pretrained size (224 for EfficientNet-Lite0, 260 for
+        Lite2). A convolutional encoder's cost falls with the pixel count: smaller images
+        train and predict faster, at some accuracy (docs/performance.md).
     lr : float, default=1e-3
         Learning rate of the fusion head.
     text_encoder_lr : float, default=1e-4
@@ -228,7 +234,8 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
                  image_encoder: str | nn.Module = "tf_efficientnet_lite0", fusion: str = "concat",
                  finetune: str = "full", max_epochs: int = 3, batch_size: int = 32,
                  micro_batch_size: int | str | None = "auto",
-                 gradient_checkpointing: bool = False, lr: float = 1e-3,
+                 gradient_checkpointing: bool = False, image_size: int | None = None,
+                 lr: float = 1e-3,
                  text_encoder_lr: float = 1e-4,
                  image_encoder_lr: float = 1e-4, weight_decay: float = 0.01,
                  layer_decay: float = 1.0, warmup: float = 0.1, lr_schedule: str = "cosine",
@@ -252,6 +259,7 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         self.batch_size = batch_size
         self.micro_batch_size = micro_batch_size
         self.gradient_checkpointing = gradient_checkpointing
+        self.image_size = image_size
         self.lr = lr
         self.text_encoder_lr = text_encoder_lr
         self.image_encoder_lr = image_encoder_lr
@@ -319,7 +327,7 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
                              finetune=self.finetune, modality_dropout=self.modality_dropout,
                              frozen_batchnorm=self._micro_batch_size() is not None,
                              gradient_checkpointing=self.gradient_checkpointing,
-                             auxiliary=auxiliary, seed=seed)
+                             image_size=self.image_size, auxiliary=auxiliary, seed=seed)
 
     def attach_module(self, module: MultimodalNet, device: str):
         """Make this estimator (``classes_`` set) a fitted model around a trained module."""

@@ -181,11 +181,18 @@ def _training_data(clf, summary, dataset_name, description) -> list[str]:
     return lines
 
 
+def _image_size(clf) -> str:
+    size = clf.net_.module_.image_encoder.preprocessing.size
+    pretrained = " (the encoder's pretrained size)" if clf.image_size is None else ""
+    return f"{size} x {size} pixels{pretrained}"
+
+
 def _settings(clf, summary) -> list[str]:
     params = clf.get_params()
     rows = ["| setting | value |", "|---|---|",
             f"| text encoder | `{_md(clf.text_encoder)}` (sentence-transformers) |",
             f"| image encoder | `{_md(clf.image_encoder)}` (timm) |",
+            f"| image size | {_image_size(clf)} |",
             f"| finetune | `{_md(clf.finetune)}`: {FINETUNE_MEANING.get(clf.finetune, '')} |",
             f"| fusion | `{_md(clf.fusion)}` |",
             f"| epochs run | {summary['epochs'] or 'not known'} |"]

@@ -14,7 +14,7 @@ from .nn import FUSIONS, get_finetune
 from .precision import NAMES as PRECISION_NAMES
 from .training import LR_SCHEDULES, named_callbacks
 
-NETWORK_PARAMS = ("text_encoder", "image_encoder", "fusion", "finetune")
+NETWORK_PARAMS = ("text_encoder", "image_encoder", "fusion", "finetune", "image_size")
 
 
 def check_warm_start(est) -> bool:
@@ -32,8 +32,9 @@ def check_warm_start(est) -> bool:
         est.network_params_ = current
         return False
     before = getattr(est, "network_params_", current)
-    changed = [n for n in NETWORK_PARAMS if before[n] is not current[n]
-               and before[n] != current[n]]
+    # A model fitted before image_size existed has no entry for it: it was None then.
+    changed = [n for n in NETWORK_PARAMS if before.get(n) is not current[n]
+               and before.get(n) != current[n]]
     if changed:
         raise ValueError(f"warm_start=True continues the fitted network, which cannot follow "
                          f"a change of {changed}; fit with warm_start=False.")
@@ -74,6 +75,10 @@ def check_params(est) -> None:
     for name in ("warm_start", "gradient_checkpointing"):
         if not isinstance(getattr(est, name), bool):
             raise ValueError(f"{name} must be True or False, got {getattr(est, name)!r}")
+    size = est.image_size
+    if size is not None and not (isinstance(size, int) and not isinstance(size, bool)
+                                 and size >= 32):
+        raise ValueError(f"image_size must be None or an int >= 32, got {size!r}")
     if est.inference_backend not in BACKENDS:
         raise ValueError(f"inference_backend must be one of {BACKENDS}, got "
                          f"{est.inference_backend!r}")

@@ -285,7 +285,8 @@ class PersistenceMixin:
         # Pickles from before these parameters predict as they did then (ONNX Runtime's
         # image encoder gives torch's outputs to 1e-4 of their scale: it may run).
         self.__dict__.update({"logit_adjustment": 0.0, "text_normalization": None,
-                              "gradient_checkpointing": False, "inference_backend": "auto"})
+                              "gradient_checkpointing": False, "inference_backend": "auto",
+                              "image_size": None})
         self.__dict__.update(unpickle_state(state))
 
     def save(self, path, self_contained: bool = False, overwrite: bool = True) -> Path:

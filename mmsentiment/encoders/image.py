@@ -139,6 +139,11 @@ class ImageEncoder(nn.Module):
         removed; its preprocessing (input size, crop, mean, std) is read from its
         ``pretrained_cfg`` as timm does, with timm's ImageNet defaults (224 pixels) for a
         module that has none.
+    size : int, optional
+        Side of the square input in pixels, instead of the model's pretrained size: images
+        are resized and centre-cropped to it (the same crop share), in training and in
+        prediction alike. Convolutional models such as EfficientNet take any size; their
+        cost falls with the pixel count.
 
     Attributes
     ----------
@@ -165,11 +170,13 @@ class ImageEncoder(nn.Module):
     >>> enc = ImageEncoder(tiny)
     >>> enc.name, enc.dim
     ('module:Sequential', 8)
+    >>> ImageEncoder("tf_efficientnet_lite0", size=160).preprocessing.size
+    160
     """
 
     top_groups: int = 1
 
-    def __init__(self, name: str | nn.Module) -> None:
+    def __init__(self, name: str | nn.Module, size: int | None = None) -> None:
         super().__init__()
         import timm
 
@@ -187,7 +194,7 @@ class ImageEncoder(nn.Module):
             self.model.reset_classifier(0)
         cfg = timm.data.resolve_model_data_config(self.model)
         self.preprocessing = ImagePreprocessing(
-            size=int(cfg["input_size"][-1]),
+            size=int(cfg["input_size"][-1]) if size is None else int(size),
             crop_pct=float(cfg.get("crop_pct", 0.875)),
             mean=tuple(float(v) for v in cfg["mean"]),
             std=tuple(float(v) for v in cfg["std"]),

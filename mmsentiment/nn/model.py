@@ -209,7 +209,7 @@ def _train_trainable(encoder: nn.Module, mode: bool) -> None:
 def build_network(text_encoder, image_encoder, fusion: str, n_classes: int, *,
                   finetune: str | Finetune = "full", modality_dropout: float = 0.0,
                   frozen_batchnorm: bool = False, auxiliary: bool = False,
-                  gradient_checkpointing: bool = False,
+                  gradient_checkpointing: bool = False, image_size: int | None = None,
                   seed: int | None = None) -> MultimodalNet:
     """Load both encoders and join them with a new fusion head.
 
@@ -230,6 +230,9 @@ def build_network(text_encoder, image_encoder, fusion: str, n_classes: int, *,
     gradient_checkpointing : bool, default=False
         Let the text encoder recompute its activations in training's backward pass
         (`TextEncoder.set_gradient_checkpointing`).
+    image_size : int, optional
+        Side of the image encoder's square input in pixels (`ImageEncoder`'s ``size``);
+        ``None``: its pretrained size.
     seed : int, optional
         Seeds torch's global generator once the encoders are loaded, before the head is
         initialised: loading may draw random numbers or not (a first load in a process
@@ -244,7 +247,7 @@ def build_network(text_encoder, image_encoder, fusion: str, n_classes: int, *,
     text = TextEncoder(name(text_encoder))
     if gradient_checkpointing:
         text.set_gradient_checkpointing(True)
-    image = ImageEncoder(name(image_encoder))
+    image = ImageEncoder(name(image_encoder), size=image_size)
     if seed is not None:
         torch.manual_seed(seed)
     head_class = FUSIONS[fusion]

@@ -66,6 +66,8 @@ def fit_fingerprint(params: dict, texts: list, images: list, y, columns=()) -> s
     kept = {k: v for k, v in params.items()
             if k not in ("verbose", "device", "callbacks", "gradient_checkpointing",
                          "inference_backend")}
+    if kept.get("image_size", 0) is None:  # the pretrained size: as checkpoints before it
+        del kept["image_size"]
     digest.update(json.dumps(kept, sort_keys=True, default=_describe).encode())
     for text, image, label in zip(texts, images, y):
         content = image_key(image) if image is not None else None
