@@ -674,19 +674,23 @@ def efficiency_lines(results: dict, mvsa: Path) -> list[str]:
         rows = {r["setting"]: r for r in sec["rows"]}
         base = sec["rows"][0]
         default = rows.get("full, precision=\"auto\" (the defaults)")
+        # What precision="auto" chose there, as the default row's fit recorded it.
+        bf16 = default is not None and "bf16" in default.get("precision", "")
+        auto = ("bfloat16 in prediction and validation, float32 in training steps that "
+                "train the whole image CNN" if bf16 else "float32 throughout")
         lines += [f"### The same fits on {cpu}", "", stamp(sec), "",
                   "Some of the settings above, run on another CPU "
                   "(`efficiency.py --sections fits --other-cpu --settings ...`); settings "
                   "that force bfloat16 are never run where the CPU has no bfloat16 "
-                  "arithmetic (torch emulates it there, slowly), and precision=\"auto\" "
-                  "means float32 throughout.", "", *fit_table(sec), "",
+                  "arithmetic (torch emulates it there, slowly). Here precision=\"auto\" "
+                  f"means {auto}.", "", *fit_table(sec), "",
                   *lever_table(rows, mvsa), ""]
         if default is not None:
             fit, predict = default["fit"] / base["fit"], default["predict"] / base["predict"]
             lines += [f"On this CPU the defaults fit in **{fit:.2f}x** the baseline's time "
                       f"and predict at **{predict:.2f}x** its throughput: the prediction "
-                      f"target (3x) is {'met' if predict >= 3 else 'not met'} without "
-                      "bfloat16.", ""]
+                      f"target (3x) is {'met' if predict >= 3 else 'not met'}"
+                      + (" with bfloat16 prediction." if bf16 else " without bfloat16."), ""]
     if "onnx" in results:
         sec = results["onnx"]
         lines += [

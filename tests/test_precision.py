@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmsentiment.precision import Precision, cpu_has_bf16, resolve_precision
+from mmsentiment.precision import Precision, cpu_has_bf16, resolve_precision, text_autocast
 
 
 @pytest.mark.parametrize("name, dtype, scales", [("32", None, False),
@@ -79,13 +79,55 @@ def test_bfloat16_predictions_are_close_to_float32(float32_model, small):
     assert np.mean(exact.argmax(1) == approx.argmax(1)) >= 0.9
 
 
-def test_auto_keeps_float32_for_cpu_steps_that_train_a_whole_convnet(monkeypatch):
+def test_auto_trains_the_text_encoder_alone_in_bfloat16_beside_a_whole_convnet(monkeypatch):
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
-    assert resolve_precision("auto", "cpu", trains_convnet=True).name == "32"
-    assert resolve_precision("auto", "cpu", trains_convnet=False).name == "bf16"
-    assert resolve_precision("bf16", "cpu", trains_convnet=True).name == "bf16"  # as asked
+    assert resolve_precision("auto", "cpu", trains_convnet=True) == \
+        Precision("bf16", text_only=True)
+    assert resolve_precision("auto", "cpu", trains_convnet=False) == Precision("bf16")
+    assert resolve_precision("bf16", "cpu", trains_convnet=True) == Precision("bf16")  # as asked
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    assert resolve_precision("auto", "cuda", trains_convnet=True).name == "bf16"
+    assert resolve_precision("auto", "cuda", trains_convnet=True) == Precision("bf16")
+    # A CPU without bfloat16 arithmetic (simulated): float32 throughout.
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    assert resolve_precision("auto", "cpu", trains_convnet=True) == Precision("32")
+
+
+def test_a_text_only_precision_is_bfloat16():
+    with pytest.raises(ValueError, match="text-only precision is bfloat16"):
+        Precision("fp16", text_only=True)
+
+
+def test_text_autocast_acts_only_inside_a_text_only_context():
+    product = lambda: (torch.ones(2, 2) @ torch.ones(2, 2)).dtype  # noqa: E731
+    with text_autocast("cpu") as dtype:
+        assert dtype is None and product() == torch.float32
+    with Precision("bf16", text_only=True).autocast("cpu"):
+        assert product() == torch.float32  # outside the text encoder: float32
+        with text_autocast("cpu") as dtype:
+            assert dtype == torch.bfloat16 and product() == torch.bfloat16
+    with text_autocast("cpu") as dtype:  # the scope ended with its context
+        assert dtype is None
+
+
+def test_text_only_bfloat16_training_stays_close_to_float32(small, monkeypatch):
+    # Two fits of the same seed, one with float32 steps and one with the text encoder's
+    # forward in bfloat16 (what "auto" trains with beside a whole convnet), both predicted
+    # in float32: the weights differ by bfloat16's rounding of one epoch's gradients.
+    # Tolerance: 0.05 per probability.
+    from mmsentiment import MultimodalSentimentClassifier
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    X, y = small
+    params = {"finetune": "full", "max_epochs": 1, "batch_size": 12, "device": "cpu",
+              "validation_fraction": None, "random_state": 0}
+    exact = MultimodalSentimentClassifier(precision="32", **params).fit(X, y)
+    mixed = MultimodalSentimentClassifier(precision="auto", **params).fit(X, y)
+    assert mixed.net_.train_precision == Precision("bf16", text_only=True)
+    mixed.net_.precision = Precision("32")
+    a, b = exact.predict_proba(X), mixed.predict_proba(X)
+    assert not np.array_equal(a, b)  # bfloat16 really ran in training
+    assert np.abs(a - b).max() < 0.05
 
 
 def test_training_steps_and_inference_may_differ(small, monkeypatch):
@@ -101,12 +143,24 @@ def test_training_steps_and_inference_may_differ(small, monkeypatch):
 
     def spy(n_classes, **kwargs):
         module = build(n_classes, **kwargs)
-        module.head.register_forward_hook(
-            lambda m, i, out: seen.append((m.training, out.dtype)))
+        # The head, and the first matrix product of each encoder (their outputs are
+        # pooled and normalised in float32 even under autocast).
+        watched = {"head": module.head,
+                   "text_encoder": next(m for m in module.text_encoder.modules()
+                                        if isinstance(m, torch.nn.Linear)),
+                   "image_encoder": next(m for m in module.image_encoder.modules()
+                                         if isinstance(m, torch.nn.Conv2d))}
+        for name, part in watched.items():
+            part.register_forward_hook(
+                lambda m, i, out, name=name: seen.append((name, m.training, out.dtype)))
         return module
 
     clf.build_module = spy
     clf.fit(X[:12], y[:12])
     clf.predict_proba(X[:3])
-    assert {dtype for training, dtype in seen if training} == {torch.float32}
-    assert {dtype for training, dtype in seen if not training} == {torch.bfloat16}
+    trained = {(name, dtype) for name, training, dtype in seen if training}
+    # Training steps: the text encoder in bfloat16, the image CNN and the head in float32.
+    assert trained == {("text_encoder", torch.bfloat16), ("image_encoder", torch.float32),
+                       ("head", torch.float32)}
+    assert {dtype for name, training, dtype in seen
+            if not training and name == "head"} == {torch.bfloat16}

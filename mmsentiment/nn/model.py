@@ -10,6 +10,7 @@ from torch import nn
 
 from ..encoders import ImageEncoder, TextEncoder
 from ..encoders.text import TOKEN_COLUMNS
+from ..precision import text_autocast
 from .finetune import Finetune, get_finetune
 from .fusion import FUSIONS, FusionHead, masked_mean
 
@@ -149,10 +150,14 @@ class MultimodalNet(nn.Module):
             vector = self.missing_text if not self.sequences else self.missing_text.new_zeros(dim)
             return vector.expand(n, 1, dim), torch.zeros(n, 1, dtype=torch.bool, device=device)
         tokens = {k: inputs[k] for k in TOKEN_COLUMNS if k in inputs}
-        if self.sequences:
-            return self.text_encoder.tokens(**tokens)
-        vector = self.text_encoder(**tokens)
-        return vector[:, None], torch.ones(n, 1, dtype=torch.bool, device=device)
+        # A text-only precision (`mmsentiment.precision`) runs this encoder alone in its dtype.
+        with text_autocast(device.type) as dtype:
+            if self.sequences:
+                vectors, mask = self.text_encoder.tokens(**tokens)
+            else:
+                vectors = self.text_encoder(**tokens)[:, None]
+                mask = torch.ones(n, 1, dtype=torch.bool, device=device)
+        return (vectors.float() if dtype is not None else vectors), mask
 
     def _encode_image(self, inputs: dict, present: torch.Tensor
                       ) -> tuple[torch.Tensor, torch.Tensor]:
