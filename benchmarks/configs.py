@@ -65,12 +65,23 @@ CONFIGS: dict[str, dict] = {
                           "gradient_checkpointing": True},
     "top-image-novalid": {"finetune": "top-image", "validation_fraction": None},
     "default-160": {"image_size": 160},
+    "default-160-v0": {"image_size": 160},
+    "default-text-bf16": {},
     "default-192": {"image_size": 192},
 }
 DESCRIPTIONS = {
     "default-160": "the defaults with image_size=160: EfficientNet-Lite0 fine-tuned and "
                    "predicting on 160 x 160 crops instead of its pretrained 224 (half the "
-                   "pixels); logit_adjustment=0.5",
+                   "pixels); precision=\"auto\" (on a bfloat16 CPU: the text encoder's "
+                   "forward in bfloat16 in training steps, the image CNN in float32, "
+                   "bfloat16 prediction); logit_adjustment=0.5",
+    "default-text-bf16": "the defaults at f29b8f0, where precision=\"auto\" on a bfloat16 "
+                         "CPU runs the text encoder's forward in training steps in bfloat16 "
+                         "(the image CNN and the head in float32), as the defaults do since; "
+                         "logit_adjustment=0.5",
+    "default-160-v0": "default-160 at 6bf3d28, before precision=\"auto\" trained the text "
+                      "encoder in bfloat16: float32 training steps throughout (its fit time "
+                      "ran partly beside the test suite: an upper bound)",
     "default-192": "the defaults with image_size=192 (192 x 192 crops instead of 224); "
                    "logit_adjustment=0.5",
     "top-image-novalid": "top-image trained on all of train for its 3 epochs "
