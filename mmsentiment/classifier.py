@@ -159,8 +159,9 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
     precision : {"auto", "32", "bf16", "fp16"}, default="auto"
         Arithmetic of the forward passes: float32, or mixed precision through
         ``torch.autocast``; weights stay float32. ``"auto"``: bfloat16 where the device
-        computes it natively (AMX or AVX512-BF16 CPUs, recent GPUs), except for CPU training
-        steps through a whole image CNN; else float32 (`mmsentiment.precision.resolve_precision`).
+        computes it natively (AMX or AVX512-BF16 CPUs, recent GPUs), except that a CPU
+        training step through a whole image CNN runs only the text encoder in bfloat16;
+        else float32 (`mmsentiment.precision.resolve_precision`).
     inference_backend : {"auto", "torch", "onnxruntime"}, default="auto"
         What runs the image encoder in prediction: ``"onnxruntime"`` exports it to ONNX
         Runtime once per fitted model (in memory; outputs checked against torch's to 1e-4

@@ -468,3 +468,33 @@ def test_efficiency_page_shows_another_cpus_fits_and_the_onnx_lever(tmp_path, be
     # The lever row: the defaults' throughput over torch prediction's, 52 / 46.
     assert "through ONNX Runtime in prediction" in page and "| 1.00 | 1.13 |" in page
     assert "predict at **2.60x** its throughput: the prediction target (3x) is not met" in page
+
+
+def test_efficiency_page_names_a_bfloat16_cpus_precision_and_the_fit_verdict(tmp_path,
+                                                                               benchmarks):
+    from efficiency import efficiency_lines
+
+    def row(setting, fit, predict, precision="Precision(name='bf16', text_only=False)"):
+        return {"setting": setting, "fit": fit, "epoch": fit / 3, "predict": predict,
+                "peak_mb": 2048.0, "precision": precision}
+
+    stamp = {"date": "2026-12-08", "commit": "abc1234", "torch_threads": 2,
+             "baseline": "e9caf16", "n_posts": 320, "n_dev": 200}
+    cpu = "AMD EPYC (avx2, avx512f, avx512_bf16)"
+    rows = [row("defaults at the baseline commit", 100.0, 20.0, "None"),
+            row('full, precision="auto" (the defaults)', 70.0, 70.0),
+            row("full, 160-pixel images", 50.0, 90.0)]
+    training = {**stamp, "cpu": "Intel Xeon", "rows": [
+        {"lever": "old lever", "posts": 160, "before": 2.0, "after": 1.0},
+        {"lever": "new lever", "posts": 320, "before": 3.0, "after": 2.0,
+         "date": "2026-12-08", "commit": "def5678", "cpu": cpu}]}
+    results = {"efficiency_cpus": {cpu: {**stamp, "cpu": cpu, "rows": rows}},
+               "training": training}
+    page = "\n".join(efficiency_lines(results, tmp_path / "none.jsonl"))
+    assert "Here precision=\"auto\" means bfloat16 in prediction and validation" in page
+    assert "the prediction target (3x) is met with bfloat16 prediction" in page
+    assert "full, 160-pixel images fits in 0.50x and predicts at 4.50x, not run on MVSA" in page
+    assert "is met by neither" in page
+    # Training rows measured elsewhere than their section say where.
+    assert "| old lever | 160 |" in page
+    assert f"| new lever (measured 2026-12-08, commit def5678, on {cpu}) | 320 |" in page

@@ -134,3 +134,16 @@ def test_unknown_backend_is_rejected(small):
     X, y = small
     with pytest.raises(ValueError, match="inference_backend must be one of"):
         MultimodalSentimentClassifier(inference_backend="tensorrt").fit(X, y)
+
+
+def test_onnxruntime_follows_a_smaller_image_size():
+    # image_size=96: the session is exported and checked at the encoder's own size.
+    enc = ImageEncoder("tf_efficientnet_lite0", size=96).eval()
+    generator = torch.Generator().manual_seed(1)
+    small_pixels = torch.randint(0, 256, (2, 3, 96, 96), dtype=torch.uint8, generator=generator)
+    with torch.inference_mode():
+        expected = enc(small_pixels)
+        with onnx_inference():
+            got = enc(small_pixels)
+    assert enc._onnx._sessions["pooled"][1] is not None
+    _close(got, expected)
