@@ -95,7 +95,7 @@ class MultimodalSentimentClassifier(ExplainMixin, PersistenceMixin, PretrainedMi
         it train as they are.
     image_size : int or None, default=None
         Side in pixels of the square images the image encoder sees, in fit and prediction
-        alike (resized and centre-cropped with the model's crop share; at least 32);
+        alike (resized and centre-cropped with the model's crop share; 32 to 1024);
         ``None``: the encoder's pretrained size (224 for EfficientNet-Lite0, 260 for
         Lite2). A convolutional encoder's cost falls with the pixel count: smaller images
         train and predict faster, at some accuracy (docs/performance.md).

@@ -183,7 +183,8 @@ def _training_data(clf, summary, dataset_name, description) -> list[str]:
 
 def _image_size(clf) -> str:
     size = clf.net_.module_.image_encoder.preprocessing.size
-    pretrained = " (the encoder's pretrained size)" if clf.image_size is None else ""
+    trained = getattr(clf, "network_params_", {}).get("image_size")
+    pretrained = " (the encoder's pretrained size)" if trained is None else ""
     return f"{size} x {size} pixels{pretrained}"
 
 

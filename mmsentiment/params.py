@@ -14,6 +14,9 @@ from .nn import FUSIONS, get_finetune
 from .precision import NAMES as PRECISION_NAMES
 from .training import LR_SCHEDULES, named_callbacks
 
+# The largest image_size: 4.6 times Lite0's 224 pixels, 21 times its pixels per image (a
+# bound for files from elsewhere, whose parameters are checked before anything is built).
+MAX_IMAGE_SIZE = 1024
 NETWORK_PARAMS = ("text_encoder", "image_encoder", "fusion", "finetune", "image_size")
 
 
@@ -77,8 +80,9 @@ def check_params(est) -> None:
             raise ValueError(f"{name} must be True or False, got {getattr(est, name)!r}")
     size = est.image_size
     if size is not None and not (isinstance(size, int) and not isinstance(size, bool)
-                                 and size >= 32):
-        raise ValueError(f"image_size must be None or an int >= 32, got {size!r}")
+                                 and 32 <= size <= MAX_IMAGE_SIZE):
+        raise ValueError(f"image_size must be None or an int from 32 to {MAX_IMAGE_SIZE}, "
+                         f"got {size!r}")
     if est.inference_backend not in BACKENDS:
         raise ValueError(f"inference_backend must be one of {BACKENDS}, got "
                          f"{est.inference_backend!r}")

@@ -75,6 +75,8 @@ def save_model(clf, path, self_contained: bool = False, overwrite: bool = True) 
     try:
         json.dumps(classes)
         params = {k: v for k, v in clf.get_params().items() if k not in CALLER_PARAMS}
+        # The size the network was trained at, whatever set_params said since.
+        params["image_size"] = getattr(clf, "network_params_", {}).get("image_size")
         params = json.loads(json.dumps(params, default=os.fspath))
     except TypeError as exc:
         raise TypeError(

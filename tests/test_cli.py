@@ -491,7 +491,7 @@ def test_efficiency_page_names_a_bfloat16_cpus_precision_and_the_fit_verdict(tmp
     results = {"efficiency_cpus": {cpu: {**stamp, "cpu": cpu, "rows": rows}},
                "training": training}
     page = "\n".join(efficiency_lines(results, tmp_path / "none.jsonl"))
-    assert "Here precision=\"auto\" means bfloat16 in prediction and validation" in page
+    assert "Here precision=\"auto\" means bfloat16 in prediction and validation, and" in page
     assert "the prediction target (3x) is met with bfloat16 prediction" in page
     assert "full, 160-pixel images fits in 0.50x and predicts at 4.50x, not run on MVSA" in page
     assert "is met by neither" in page

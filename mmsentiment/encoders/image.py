@@ -200,8 +200,16 @@ class ImageEncoder(nn.Module):
             std=tuple(float(v) for v in cfg["std"]),
             interpolation=str(cfg.get("interpolation", "bicubic")),
         )
-        self.dim = (int(self.model.num_features) if isinstance(name, str)
-                    else _output_dim(self.model, self.preprocessing.size))
+        if size is None:
+            self.dim = (int(self.model.num_features) if isinstance(name, str)
+                        else _output_dim(self.model, self.preprocessing.size))
+        else:  # a size the model may not take (a ViT's is fixed): tried now, not mid-fit
+            try:
+                self.dim = _output_dim(self.model, self.preprocessing.size)
+            except (AssertionError, RuntimeError) as exc:
+                raise ValueError(f"Image encoder {self.name!r} cannot take "
+                                 f"{self.preprocessing.size}-pixel images ({exc}); leave "
+                                 "image_size at None for its pretrained size.") from exc
         self.register_buffer("mean", torch.tensor(self.preprocessing.mean).view(1, 3, 1, 1),
                              persistent=False)
         self.register_buffer("std", torch.tensor(self.preprocessing.std).view(1, 3, 1, 1),
