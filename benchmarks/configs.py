@@ -191,11 +191,11 @@ DESCRIPTIONS = {
            "last EfficientNet block stage + head conv, lower image layers computed once",
 }
 IMAGE_SIZE_ABLATION = (
-    "offered, not the default: seed 0 scored 72.2 / 71.8 / 62.6 (73.1 / 72.5 / 63.2 with "
-    "float32 training steps, default-160-v0) against 74.2 / 73.8 / 64.5 for the default's "
-    "seed 0, in 11.7 minutes beside a short test run, peak 2.57 GB; its fit is 0.50x the "
-    "baseline's and its prediction 4.25x on 320 / 200 posts (docs/performance.md), short "
-    "of the 0.4x fit target; seeds 1 and 2 were not run")
+    "offered, not (yet) the default: three seeds scored 74.9 / 74.7 / 65.8 (seeds 72.2, "
+    "75.3, 77.1) against the default's 74.2 / 74.2 / 66.3 (74.2, 75.3, 73.1), within seed "
+    "noise, in 8.7-9.3 minutes alone (seed 0: 11.7 beside a test run), peak 2.5-2.6 GB, "
+    "on an AMD EPYC with AVX512-BF16 (the default's seeds ran on the Xeon); its fit is "
+    "0.50x the baseline's, prediction 4.25x, on 320 / 200 posts (docs/performance.md)")
 # Ablations: (the lever, the configuration without it, the configuration with it, what we
 # decided). The table beside each shows the measured difference; rows whose runs are missing
 # are left out.

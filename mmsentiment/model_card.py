@@ -25,6 +25,7 @@ from .encoders.registry import (
     OFFLINE_TEXT_ENCODERS,
     canonical_text_name,
 )
+from .persistence import trained_image_size
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -183,8 +184,7 @@ def _training_data(clf, summary, dataset_name, description) -> list[str]:
 
 def _image_size(clf) -> str:
     size = clf.net_.module_.image_encoder.preprocessing.size
-    trained = getattr(clf, "network_params_", {}).get("image_size")
-    pretrained = " (the encoder's pretrained size)" if trained is None else ""
+    pretrained = " (the encoder's pretrained size)" if trained_image_size(clf) is None else ""
     return f"{size} x {size} pixels{pretrained}"
 
 

@@ -34,7 +34,7 @@ from .model_files import (
     write_atomically,
 )
 from .nn import get_finetune
-from .params import check_params
+from .params import NETWORK_PARAMS, check_params
 from .training import resolve_device
 from .version import __version__
 
@@ -75,8 +75,9 @@ def save_model(clf, path, self_contained: bool = False, overwrite: bool = True) 
     try:
         json.dumps(classes)
         params = {k: v for k, v in clf.get_params().items() if k not in CALLER_PARAMS}
-        # The size the network was trained at, whatever set_params said since.
-        params["image_size"] = getattr(clf, "network_params_", {}).get("image_size")
+        # The size the network was trained at, whatever set_params said since (a model
+        # that was loaded, not fitted, has its file's).
+        params["image_size"] = trained_image_size(clf)
         params = json.loads(json.dumps(params, default=os.fspath))
     except TypeError as exc:
         raise TypeError(
@@ -189,6 +190,8 @@ def load_model(path, estimator_class, device: str | None = None, cache_dir="auto
     if config["feature_names_in"]:
         clf.feature_names_in_ = np.asarray(config["feature_names_in"], dtype=object)
     module = clf.build_module(len(clf.classes_))
+    # What shaped the network, for warm starts and a later save (as fit records it).
+    clf.network_params_ = {name: getattr(clf, name) for name in NETWORK_PARAMS}
     expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
     missing = [k for k in expected if k not in shapes and not k.startswith(referenced)]
     unexpected = [k for k in shapes if k not in expected or k.startswith(referenced)]
@@ -275,6 +278,13 @@ def unpickle_state(state: dict) -> dict:
             f"layout ({exc}); load it with that version and save it with "
             "MultimodalSentimentClassifier.save, which this version reads.") from exc
     return state
+
+
+def trained_image_size(clf) -> int | None:
+    """The ``image_size`` the fitted network of ``clf`` was trained at (``None``: the
+    encoder's pretrained size), whatever ``set_params`` said since its fit."""
+    fitted = getattr(clf, "network_params_", None)
+    return fitted.get("image_size") if fitted is not None else clf.image_size
 
 
 class PersistenceMixin:

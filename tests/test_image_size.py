@@ -126,6 +126,10 @@ def test_a_file_keeps_the_size_the_network_was_trained_at(small, tmp_path):
     assert loaded.image_size == 64
     assert loaded.net_.module_.image_encoder.preprocessing.size == 64
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+    # A loaded model knows the size it was trained at too.
+    loaded.set_params(image_size=None)
+    again = MultimodalSentimentClassifier.load(loaded.save(tmp_path / "again.safetensors"))
+    assert again.net_.module_.image_encoder.preprocessing.size == 64
 
 
 def test_models_from_before_the_parameter_keep_the_pretrained_size(small):
