@@ -496,7 +496,8 @@ if __name__ == "__main__":
 # The decision on image_size=160, from its whole MVSA fits (benchmarks.md).
 IMAGE_SIZE_DECISION = ("offered (image_size=160), not yet the default: three MVSA seeds "
                        "scored 74.9 % / 74.7 % against the default's 74.2 % / 74.2 %, "
-                       "within seed noise, in 8.7-9.3 minutes a fit; its fit ratio here "
+                       "within seed noise (8.7 and 9.3 minutes for the two fits run "
+                       "alone); its fit ratio here "
                        "stays above 0.4x")
 # Levers as pairs of rows of the fits section: (lever, row without it, row with it, MVSA
 # configurations without and with it for the accuracy change, decision).
