@@ -67,7 +67,6 @@ CONFIGS: dict[str, dict] = {
     "default-160": {"image_size": 160},
     "default-160-v0": {"image_size": 160},
     "default-text-bf16": {},
-    "default-192": {"image_size": 192},
 }
 DESCRIPTIONS = {
     "default-160": "the defaults with image_size=160: EfficientNet-Lite0 fine-tuned and "
@@ -82,8 +81,6 @@ DESCRIPTIONS = {
     "default-160-v0": "default-160 at 6bf3d28, before precision=\"auto\" trained the text "
                       "encoder in bfloat16: float32 training steps throughout (its fit time "
                       "ran partly beside the test suite: an upper bound)",
-    "default-192": "the defaults with image_size=192 (192 x 192 crops instead of 224); "
-                   "logit_adjustment=0.5",
     "top-image-novalid": "top-image trained on all of train for its 3 epochs "
                          "(validation_fraction=None: no hold-out, no early stopping, the "
                          "last epoch's weights kept); logit_adjustment=0.5",

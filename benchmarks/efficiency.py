@@ -747,12 +747,14 @@ def efficiency_lines(results: dict, mvsa: Path) -> list[str]:
         rows = {r["setting"]: r for r in sec["rows"]}
         base = sec["rows"][0]
         default = rows.get("full, precision=\"auto\" (the defaults)")
-        # What precision="auto" chose there, as the default row's fit recorded it (runs
-        # before train_precision was recorded: f29b8f0's code, whose "auto" trains MiniLM
-        # alone in bfloat16 wherever it predicts in bfloat16).
+        # What precision="auto" chose there, as the default row's fit recorded it; a run
+        # from before train_precision was recorded is f29b8f0's, whose "auto" trains the
+        # text encoder alone in bfloat16 wherever it predicts in bfloat16.
         bf16 = default is not None and "bf16" in default.get("precision", "")
-        auto = ("bfloat16 in prediction and validation, and in training steps that train "
-                "the whole image CNN the text encoder alone in bfloat16 (since f29b8f0)"
+        text_only = bf16 and "text_only=False" not in default.get("train_precision", "")
+        auto = ("bfloat16 in prediction and validation"
+                + (", and in training steps that train the whole image CNN the text encoder "
+                   "alone in bfloat16 (since f29b8f0)" if text_only else "")
                 if bf16 else "float32 throughout")
         lines += [f"### The same fits on {cpu}", "", stamp(sec), "",
                   "Some of the settings above, run on another CPU "
